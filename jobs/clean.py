@@ -1,0 +1,226 @@
+"""Clean raw tables into the cleaned zone: cast to contract types, trim and normalise, de-duplicate
+on keys, validate every rule in one pass, quarantine rejected rows with their reasons, hash or drop
+PII as the contract says. Every raw row ends up cleaned or quarantined; the counts are recorded.
+
+Incremental by default: only raw files added since the last clean are processed (keys already in
+the cleaned table count as duplicates). A changed contract, a rewritten raw table or
+`--full-refresh` rebuilds the cleaned table from the whole raw snapshot.
+
+    spark-submit jobs/clean.py --lake .lake [--dataset flights] [--full-refresh]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import graphlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import functions as F
+
+from lake.contracts import Contract, ReferenceRule, load_contracts
+from lake.lineage import InputRef, RowCounts
+from lake.paths import contracts_dir
+from lake.publish import Target, publish, quarantine_rows, quarantine_target
+from lake.quality.metrics import Metric, append_metrics, find_anomalies, history, report_metrics
+from lake.quality.rules import ReferenceLookup
+from lake.quality.validate import (
+    QUARANTINED,
+    ContractViolationError,
+    check_dataset_rules,
+    measure,
+    raise_on_failures,
+    validate,
+)
+from lake.runtime import JobRun
+from lake.secrets import pii_salt
+from lake.table import Table, TableError, WriteMode
+from lake.zones.clean import (
+    all_rules,
+    cast_to_contract,
+    columns_for_context,
+    flag_rows,
+    needs_salt,
+    normalize_text,
+    published_columns,
+    quarantine_record,
+    reference_probe,
+    with_salt,
+)
+from lake.zones.common import CLEANED_METADATA, INGESTED_AT, RUN_ID, SOURCE_FILE, with_metadata
+
+log = logging.getLogger("lakeprep.clean")
+
+OPTIONS = {
+    "dataset": "comma-separated datasets to clean (default: every contract, referenced ones first)",
+    "full-refresh": "rebuild from the whole raw snapshot instead of the files added since the last clean",
+    "pii-salt-secret": "Secrets Manager id of the PII salt (default: $LAKEPREP_PII_SALT)",
+}
+
+
+def clean_dataset(
+    run: JobRun, contract: Contract, contracts: dict[str, Contract], full_refresh: bool
+) -> dict[str, Any]:
+    storage, spark = run.storage, run.spark
+    raw = Table(storage, "raw", contract.name)
+    cleaned = Table(storage, "cleaned", contract.name)
+    quarantine = Table(storage, "quarantine", contract.name)
+    if not raw.exists():
+        log.warning("%s: no raw table yet (run ingest first); skipped", contract.name)
+        return {"dataset": contract.name, "skipped": "no raw table"}
+    raw_version = raw.version()
+    assert raw_version is not None
+    last = cleaned.history(1)[0].tags if cleaned.exists() else {}
+    same_contract = last.get("contract", {}).get("hash") == contract.fingerprint
+    if same_contract and last.get("raw_version") == raw_version and not full_refresh:
+        log.info("%s: cleaned is up to date with raw v%s", contract.name, raw_version)
+        return {"dataset": contract.name, "skipped": "up to date", "cleaned_version": cleaned.version()}
+    added = (
+        raw.added_since(last["raw_version"])
+        if same_contract and "raw_version" in last and not full_refresh
+        else None
+    )
+    incremental = added is not None
+    frame = raw.read(spark, version=raw_version, files=added)
+    inputs = [InputRef(raw.ref, raw.uri, raw_version, len(added) if added is not None else None)]
+    run.record_input(inputs[0], raw.arrow_schema(raw_version))
+
+    references: dict[str, ReferenceLookup] = {}
+    for rule in contract.rules:
+        if isinstance(rule, ReferenceRule):
+            ref_table = Table(storage, "cleaned", rule.dataset)
+            if not ref_table.exists():
+                raise TableError(
+                    f"{contract.name}: rule {rule.name!r} references {ref_table.ref}; clean {rule.dataset} first"
+                )
+            ref_version = ref_table.version()
+            references[rule.name] = ReferenceLookup(
+                ref_table.read(spark, ref_version).select(rule.ref_column),
+                reference_probe(contract, rule, contracts.get(rule.dataset)),
+            )
+            ref = InputRef(ref_table.ref, ref_table.uri, ref_version)
+            inputs.append(ref)
+            run.record_input(ref, ref_table.arrow_schema(ref_version))
+
+    typed = cast_to_contract(normalize_text(frame, contract), contract)
+    if needs_salt(contract):
+        typed = with_salt(typed, pii_salt(run.args.get("pii-salt-secret")))
+    existing = cleaned.read(spark) if incremental and contract.keys else None
+    if existing is not None:
+        existing = existing.select(*contract.keys)
+    rules = all_rules(contract)
+    validated = validate(flag_rows(typed, contract, references, existing), rules).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    try:
+        report = measure(validated, rules, [c.name for c in contract.published_columns])
+        raise_on_failures(report, validated, cleaned.ref, columns_for_context(contract))
+        outcomes = check_dataset_rules(contract, report)
+        broken = [o.message for o in outcomes if not o.passed and o.severity == "fail"]
+        if broken:
+            raise ContractViolationError(
+                f"{cleaned.ref}: dataset rule(s) failed, nothing was committed:\n  " + "\n  ".join(broken)
+            )
+        for outcome in outcomes:
+            if not outcome.passed:
+                log.warning("%s: dataset rule %s: %s", cleaned.ref, outcome.name, outcome.message)
+        metrics = report_metrics(report)
+        anomalies = find_anomalies(history(storage, cleaned.ref), metrics, cleaned.ref, contract.anomalies)
+        for anomaly in anomalies:
+            log.warning("anomaly: %s", anomaly.message)
+
+        # Both commits carry the same app transaction: the cleaned version this run will create.
+        current = cleaned.version()
+        sequence = 0 if current is None else current + 1
+        app = (f"clean:{contract.name}", sequence)
+        quarantine_done = (quarantine.app_version(app[0]) or -1) >= sequence
+        mode: WriteMode = "append" if incremental else "overwrite"
+        rows = validated.where(~F.col(QUARANTINED)).select(
+            *published_columns(contract),
+            F.col(SOURCE_FILE),
+            F.col(INGESTED_AT),
+            F.lit(run.run.run_id).alias(RUN_ID),
+        )
+        rejected = quarantine_rows(
+            validated.where(F.col(QUARANTINED)),
+            "clean",
+            run.run.run_id,
+            quarantine_record(contract),
+            dt.datetime.now(dt.timezone.utc),
+        )
+        published = publish(
+            run,
+            target=Target(
+                cleaned,
+                with_metadata(contract.arrow_schema(), CLEANED_METADATA),
+                mode,
+                tuple(contract.partition_by),
+                app_transactions=(app,),
+                description=contract.description,
+            ),
+            rows=rows,
+            quarantine=None if quarantine_done else quarantine_target(quarantine, "clean", mode, [app]),
+            rejected=rejected,
+            counts=RowCounts(report.rows, report.rows_out, report.quarantined),
+            inputs=inputs,
+            contract=(contract.name, contract.fingerprint),
+            extra_tags={
+                "raw_version": raw_version,
+                "mode": "incremental" if incremental else "full",
+                "rule_failures": {
+                    n: {"rows": c, "severity": report.severities[n]} for n, c in report.failures.items() if c
+                },
+                "dataset_rules": {o.name: o.passed for o in outcomes},
+                "anomalies": [a.message for a in anomalies],
+            },
+            quarantined_before=report.quarantined if quarantine_done else 0,
+        )
+    finally:
+        validated.unpersist()
+    version = published.target.version if published.target else None
+    metrics += [Metric("anomaly", a.subject or a.metric, a.value) for a in anomalies]
+    metrics += [Metric("dataset_rule_passed", o.name, float(o.passed)) for o in outcomes]
+    append_metrics(storage, run.run, cleaned.ref, version, metrics)
+    return {
+        "dataset": contract.name,
+        "mode": "incremental" if incremental else "full",
+        "raw_version": raw_version,
+        "cleaned_version": version,
+        "rows_in": report.rows,
+        "rows_out": report.rows_out,
+        "rows_quarantined": report.quarantined,
+        "anomalies": [a.message for a in anomalies],
+    }
+
+
+def dependency_order(names: Sequence[str], contracts: dict[str, Contract]) -> list[str]:
+    """Referenced datasets are cleaned before the datasets whose rules look them up."""
+    graph = {
+        name: {
+            r.dataset for r in contracts[name].rules if isinstance(r, ReferenceRule) and r.dataset in names
+        }
+        for name in names
+    }
+    return list(graphlib.TopologicalSorter(graph).static_order())
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    with JobRun("clean", argv, OPTIONS, __doc__ or "") as run:
+        contracts = load_contracts(contracts_dir(run.args.get("contracts")))
+        names = run.args.list("dataset") or sorted(contracts)
+        unknown = sorted(set(names) - set(contracts))
+        if unknown:
+            raise SystemExit(f"no contract for dataset(s) {unknown}; known: {sorted(contracts)}")
+        full_refresh = run.args.flag("full-refresh")
+        results = [
+            clean_dataset(run, contracts[n], contracts, full_refresh)
+            for n in dependency_order(names, contracts)
+        ]
+        run.summary["datasets"] = results
+        return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Labelling campaigns: active learning, auto-labelling and annotation backends."""

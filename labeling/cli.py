@@ -1,0 +1,7 @@
+"""``lakeprep campaign ...``: labelling campaigns (owned by the labelling work)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

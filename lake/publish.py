@@ -1,0 +1,148 @@
+"""The commit step every zone job shares: stage target and quarantine rows, prove the row accounting
+from the written files, then commit quarantine first and the target second.
+
+Quarantine goes first so that a run killed between the two commits never loses a rejected row;
+both commits carry app transactions, so the re-run completes the target without duplicating the
+quarantine. Accounting is checked against the staged Parquet footers (what will actually be
+committed), not against the plan that produced them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from lake.lineage import InputRef, RowCounts
+from lake.quality.rules import FAILED_RULES
+from lake.runtime import JobRun
+from lake.table import CommitResult, Table, WriteMode
+from lake.zones.common import QUARANTINE_SCHEMA, RUN_ID, SOURCE_FILE, STAGE, timestamp_literal
+
+log = logging.getLogger(__name__)
+
+
+class AccountingError(RuntimeError):
+    """Rows in != rows out + rows quarantined: nothing is committed."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how one frame is committed."""
+
+    table: Table
+    schema: pa.Schema
+    mode: WriteMode = "append"
+    partition_by: tuple[str, ...] = ()
+    replace_where: Mapping[str, str] | None = None
+    app_transactions: tuple[tuple[str, int], ...] = ()
+    description: str | None = None
+
+
+@dataclass
+class Published:
+    target: CommitResult | None
+    quarantine: CommitResult | None
+    rows: RowCounts
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
+def quarantine_rows(
+    validated: DataFrame, stage: str, run_id: str, record: Column, at: dt.datetime
+) -> DataFrame:
+    """Rejected rows in the quarantine layout: reasons, source file, the record as JSON text."""
+    return validated.select(
+        F.lit(stage).alias(STAGE),
+        F.lit(run_id).alias(RUN_ID),
+        F.col(SOURCE_FILE),
+        F.col(FAILED_RULES).alias("_reasons"),
+        record.alias("_record"),
+        timestamp_literal(at).alias("_quarantined_at"),
+    )
+
+
+def quarantine_target(
+    table: Table, stage: str, mode: WriteMode, app_transactions: Sequence[tuple[str, int]]
+) -> Target:
+    replace_where = {STAGE: stage} if mode == "overwrite" else None
+    return Target(table, QUARANTINE_SCHEMA, mode, (STAGE,), replace_where, tuple(app_transactions))
+
+
+def publish(
+    run: JobRun,
+    *,
+    target: Target,
+    rows: DataFrame,
+    quarantine: Target | None,
+    rejected: DataFrame | None,
+    counts: RowCounts,
+    inputs: Sequence[InputRef],
+    contract: tuple[str, str] | None,
+    extra_tags: Mapping[str, Any] | None = None,
+    quarantined_before: int = 0,
+) -> Published:
+    """Stage both frames, verify ``counts`` against the staged files, commit quarantine then target.
+
+    ``quarantined_before`` counts rejected rows a killed earlier attempt already committed (they
+    are in ``counts`` but filtered out of ``rejected``)."""
+    if not counts.balanced:
+        raise AccountingError(
+            f"{target.table.ref}: {counts.rows_in} rows in but {counts.rows_out} out + {counts.rows_quarantined} quarantined"
+        )
+    staged_q = None
+    if quarantine is not None and rejected is not None:
+        expected_q = counts.rows_quarantined - quarantined_before
+        staged_q = quarantine.table.stage(rejected, quarantine.partition_by, run.run.run_id, expected_q)
+    staged_t = target.table.stage(rows, target.partition_by, run.run.run_id, counts.rows_out)
+    written_q = staged_q.rows if staged_q else 0
+    if staged_t.rows != counts.rows_out or written_q + quarantined_before != counts.rows_quarantined:
+        raise AccountingError(
+            f"{target.table.ref}: measured {counts.rows_out} out / {counts.rows_quarantined} quarantined, "
+            f"but the staged files hold {staged_t.rows} / {written_q} (+{quarantined_before} committed before); "
+            "nothing was committed"
+        )
+    tags = run.run.tags(inputs=list(inputs), rows=counts, contract=contract, extra=dict(extra_tags or {}))
+    result_q = None
+    if quarantine is not None and staged_q is not None:
+        result_q = quarantine.table.commit(
+            staged_q,
+            schema=quarantine.schema,
+            mode=quarantine.mode,
+            tags=tags,
+            partition_by=quarantine.partition_by,
+            replace_where=quarantine.replace_where,
+            app_transactions=quarantine.app_transactions,
+        )
+        run.record_output(
+            quarantine.table.ref,
+            quarantine.table.uri,
+            result_q.version,
+            quarantine.schema,
+            rows=result_q.rows,
+        )
+    result_t = target.table.commit(
+        staged_t,
+        schema=target.schema,
+        mode=target.mode,
+        tags=tags,
+        partition_by=target.partition_by,
+        replace_where=target.replace_where,
+        app_transactions=target.app_transactions,
+        description=target.description,
+    )
+    run.record_output(target.table.ref, target.table.uri, result_t.version, target.schema, rows=result_t.rows)
+    log.info(
+        "%s v%s: %d in, %d out, %d quarantined",
+        target.table.ref,
+        result_t.version,
+        counts.rows_in,
+        counts.rows_out,
+        counts.rows_quarantined,
+    )
+    return Published(result_t, result_q, counts, tags)

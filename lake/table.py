@@ -1,0 +1,482 @@
+"""The Delta table layer: Spark writes Parquet, the driver commits it to the Delta log with delta-rs.
+
+A write has two steps with a hard line between them:
+
+1. ``stage``: Spark writes Parquet files into a fresh folder inside the table (``<table>/<write-id>/``).
+   Nothing references them yet, so readers and the table version are unaffected.
+2. ``commit``: the driver reads the new files' footers, builds add actions with per-file
+   statistics and commits them in one delta-rs transaction, with lineage tags and, when given,
+   Delta app transactions (``txn``) that make the commit idempotent.
+
+A run killed between the two leaves the table at its previous version; its files are orphans
+that ``vacuum`` removes. Reads in Spark use the table's file list at the current or a pinned
+version, so Spark never needs the Delta jars.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import signal
+import time
+import urllib.parse
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import (
+    AddAction,
+    CommitProperties,
+    RemoveAction,
+    Transaction,
+    create_table_with_add_actions,
+)
+
+from lake.contracts.model import spark_schema_of
+from lake.lineage import LINEAGE_KEY
+from lake.stats import file_stats
+from lake.storage import Storage, join
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+Zone = Literal["raw", "cleaned", "features", "quarantine", "labels", "metrics"]
+ZONES: tuple[Zone, ...] = ("raw", "cleaned", "features", "quarantine", "labels", "metrics")
+WriteMode = Literal["append", "overwrite", "replace_partitions"]
+FAILPOINT_ENV = "LAKEPREP_FAILPOINT"
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+class TableError(RuntimeError):
+    """A table operation that cannot proceed; the message names the table."""
+
+
+@dataclass(frozen=True)
+class StagedWrite:
+    """Parquet files written for one commit and not yet referenced by the log."""
+
+    table: str
+    write_id: str
+    adds: list[AddAction]
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        return sum(json.loads(a.stats)["numRecords"] for a in self.adds)
+
+    @property
+    def partitions(self) -> set[tuple[tuple[str, str | None], ...]]:
+        return {tuple(sorted(a.partition_values.items())) for a in self.adds}
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    table: str
+    version: int
+    rows: int
+    files: int
+    skipped: bool = False  # the app transaction was already committed: nothing written
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """One entry of a table's history with its lineage tags (empty for foreign commits)."""
+
+    version: int
+    timestamp_ms: int
+    operation: str
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
+def _failpoint(stage: str, table: str) -> None:
+    """Test hook: ``LAKEPREP_FAILPOINT=before_commit:<zone>/<name>`` SIGKILLs the driver there."""
+    wanted = os.environ.get(FAILPOINT_ENV)
+    if wanted and wanted in {f"{stage}:{table}", f"{stage}:*"}:
+        log.error("failpoint %s:%s reached: killing the driver", stage, table)
+        logging.shutdown()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _partition_values(relative: str, partition_by: Sequence[str]) -> dict[str, str | None]:
+    """Hive-style ``col=value`` folders (as Spark writes them, percent-escaped) to Delta values."""
+    found: dict[str, str | None] = {}
+    for segment in relative.split("/")[:-1]:
+        if "=" in segment:
+            key, raw = segment.split("=", 1)
+            value = urllib.parse.unquote(raw)
+            found[key] = None if value == _HIVE_NULL else value
+    missing = [c for c in partition_by if c not in found]
+    if missing:
+        raise TableError(f"staged file {relative} has no folder for partition column(s) {missing}")
+    return {c: found[c] for c in partition_by}
+
+
+def _as_partition_string(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Table:
+    """One Delta table of the lake, addressed as ``<zone>/<name>``."""
+
+    def __init__(self, storage: Storage, zone: Zone, name: str) -> None:
+        if zone not in ZONES:
+            raise ValueError(f"unknown zone {zone!r}; zones are {ZONES}")
+        self.storage = storage
+        self.zone = zone
+        self.name = name
+        self.uri = storage.uri(zone, name)
+
+    def __repr__(self) -> str:
+        return f"Table({self.ref} at {self.uri})"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.zone}/{self.name}"
+
+    # ------------------------------------------------------------------------------ snapshots
+    def snapshot(self, version: int | None = None) -> DeltaTable:
+        try:
+            return DeltaTable(self.uri, version=version, storage_options=self.storage.delta_options)
+        except TableNotFoundError as exc:
+            raise TableError(f"{self.ref}: no Delta table at {self.uri}") from exc
+        except Exception as exc:
+            if version is not None:
+                raise TableError(f"{self.ref}: cannot load version {version}: {exc}") from exc
+            raise
+
+    def exists(self) -> bool:
+        return DeltaTable.is_deltatable(self.uri, storage_options=self.storage.delta_options)
+
+    def version(self) -> int | None:
+        return self.snapshot().version() if self.exists() else None
+
+    def app_version(self, app_id: str) -> int | None:
+        """The version recorded for a Delta app transaction, or None when never committed."""
+        return self.app_versions([app_id])[app_id]
+
+    def app_versions(self, app_ids: Iterable[str]) -> dict[str, int | None]:
+        """Several app transactions from one snapshot (one log read, however many ids)."""
+        ids = list(app_ids)
+        if not self.exists():
+            return dict.fromkeys(ids)
+        snapshot = self.snapshot()
+        return {app_id: snapshot.transaction_version(app_id) for app_id in ids}
+
+    def arrow_schema(self, version: int | None = None) -> pa.Schema:
+        return pa.schema(self.snapshot(version).schema().to_arrow())
+
+    def history(self, limit: int | None = None) -> list[CommitRecord]:
+        if not self.exists():
+            return []
+        records = []
+        for entry in self.snapshot().history(limit):
+            tags = entry.get(LINEAGE_KEY)
+            records.append(
+                CommitRecord(
+                    version=int(entry["version"]),
+                    timestamp_ms=int(entry.get("timestamp", 0)),
+                    operation=str(entry.get("operation", "")),
+                    tags=tags if isinstance(tags, dict) else {},
+                )
+            )
+        return records
+
+    def commit_tags(self, version: int) -> dict[str, Any]:
+        """Lineage tags of one version (searching history back from the newest)."""
+        current = self.version()
+        if current is None or version > current or version < 0:
+            raise TableError(f"{self.ref}: no version {version} (current: {current})")
+        for record in self.history(current - version + 1):
+            if record.version == version:
+                return record.tags
+        raise TableError(f"{self.ref}: the log entry of version {version} has been cleaned up")
+
+    def files(self, version: int | None = None) -> list[str]:
+        """Relative paths (physical, as on storage) of the data files at a version."""
+        actions = pa.table(self.snapshot(version).get_add_actions(flatten=True))
+        return [urllib.parse.unquote(p) for p in actions.column("path").to_pylist()]
+
+    def added_since(self, version: int) -> list[str] | None:
+        """Files added after ``version``, or None when files were also removed (a rewrite)."""
+        before = set(self.files(version))
+        now = self.files()
+        if not before.issubset(now):
+            return None
+        return [f for f in now if f not in before]
+
+    def row_count(self, version: int | None = None) -> int:
+        actions = pa.table(self.snapshot(version).get_add_actions(flatten=True))
+        counts = actions.column("num_records").to_pylist()
+        if any(c is None for c in counts):
+            return int(self.snapshot(version).count())
+        return int(sum(counts))
+
+    # ---------------------------------------------------------------------------------- read
+    def read(
+        self, spark: SparkSession, version: int | None = None, files: Iterable[str] | None = None
+    ) -> DataFrame:
+        """The table (or some of its files) as a Spark DataFrame, from the log's file list.
+
+        Partition values come from the files' hive folders; each write lives in its own folder, so
+        files are read per write folder (as the partition base) and unioned.
+        """
+        snapshot = self.snapshot(version)
+        schema = spark_schema_of(snapshot.schema())
+        partition_by = list(snapshot.metadata().partition_columns)
+        relative = list(files) if files is not None else self.files(version)
+        if not relative:
+            return spark.createDataFrame([], schema)
+        if not partition_by:
+            frame = spark.read.schema(schema).parquet(*[join(self.uri, f) for f in relative])
+            return frame.select(*schema.fieldNames())
+        by_write: dict[str, list[str]] = defaultdict(list)
+        for path in relative:
+            by_write[path.split("/", 1)[0]].append(join(self.uri, path))
+        parts = [
+            spark.read.option("basePath", join(self.uri, write_dir)).schema(schema).parquet(*paths)
+            for write_dir, paths in sorted(by_write.items())
+        ]
+        frame = functools.reduce(lambda a, b: a.unionByName(b), parts)
+        return frame.select(*schema.fieldNames())
+
+    def to_arrow(self, version: int | None = None) -> pa.Table:
+        """Small tables (metrics, campaign state) read on the driver; never used for zone data."""
+        return pa.table(self.snapshot(version).to_pyarrow_table())
+
+    # --------------------------------------------------------------------------------- write
+    def stage(
+        self,
+        frame: DataFrame,
+        partition_by: Sequence[str] = (),
+        run_id: str = "run",
+        expected_rows: int | None = None,
+        rows_per_file: int = 1_000_000,
+    ) -> StagedWrite:
+        """Write ``frame`` as Parquet into a new folder of the table; nothing is committed.
+
+        Partitioned frames are clustered by partition (one file per partition and task slot);
+        unpartitioned ones are coalesced to about ``rows_per_file`` rows per file when the row
+        count is known, so small tables do not become many tiny files."""
+        write_id = f"{run_id}-{uuid.uuid4().hex[:8]}"
+        target = join(self.uri, write_id)
+        if partition_by:
+            frame = frame.repartition(*partition_by)
+        elif expected_rows is not None:
+            files = max(1, -(-expected_rows // rows_per_file))
+            if files < frame.rdd.getNumPartitions():
+                frame = frame.coalesce(files)
+        frame.write.mode("errorifexists").partitionBy(*partition_by).parquet(target)
+        return StagedWrite(self.ref, write_id, self._add_actions(write_id, partition_by), tuple(partition_by))
+
+    def _add_actions(self, write_id: str, partition_by: Sequence[str]) -> list[AddAction]:
+        base = join(self.uri, write_id)
+        infos = [i for i in self.storage.list_files(base) if i.path.endswith(".parquet")]
+        fs = self.storage.filesystem
+
+        def action(info: Any) -> AddAction | None:
+            metadata = pq.read_metadata(info.path, filesystem=fs)
+            if metadata.num_rows == 0:
+                return None  # Spark writes an empty file for an empty frame; it carries nothing
+            relative = f"{write_id}/{info.path[len(self.storage.fs_path(base)) :].lstrip('/')}"
+            return AddAction(
+                path=relative,
+                size=int(info.size),
+                partition_values=_partition_values(relative, partition_by),
+                modification_time=int(info.mtime_ns // 1_000_000)
+                if info.mtime_ns
+                else int(time.time() * 1000),
+                data_change=True,
+                stats=file_stats(metadata),
+            )
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return [a for a in pool.map(action, infos) if a is not None]
+
+    def commit(
+        self,
+        staged: StagedWrite | None,
+        *,
+        schema: pa.Schema,
+        mode: WriteMode,
+        tags: Mapping[str, Any],
+        partition_by: Sequence[str] = (),
+        replace_where: Mapping[str, str] | None = None,
+        app_transactions: Sequence[tuple[str, int]] = (),
+        description: str | None = None,
+    ) -> CommitResult:
+        """Commit staged files (or none) in one transaction with lineage tags and app transactions.
+
+        ``overwrite`` replaces the table, or only the partitions matching ``replace_where``;
+        ``replace_partitions`` replaces exactly the partitions the staged files belong to.
+        """
+        _failpoint("before_commit", self.ref)
+        adds = list(staged.adds) if staged else []
+        properties = CommitProperties(
+            custom_metadata={LINEAGE_KEY: dict(tags)},
+            app_transactions=[Transaction(app_id, version) for app_id, version in app_transactions] or None,
+        )
+        delta_schema = _delta_schema(schema)
+        if not self.exists():
+            try:
+                create_table_with_add_actions(
+                    self.uri,
+                    delta_schema,
+                    adds,
+                    mode="error",
+                    partition_by=list(partition_by) or None,
+                    name=self.name,
+                    description=description,
+                    storage_options=self.storage.delta_options,
+                    commit_properties=properties,
+                )
+                return self._result(adds)
+            except Exception as exc:  # lost a creation race: fall through to a normal commit
+                if not self.exists():
+                    raise TableError(f"{self.ref}: cannot create the table: {exc}") from exc
+        snapshot = self.snapshot()
+        table_partitions = list(snapshot.metadata().partition_columns)
+        if list(partition_by) != table_partitions:
+            raise TableError(
+                f"{self.ref}: partitioned by {table_partitions}, the write asks for {list(partition_by)}; "
+                "rebuild the table to change its partitioning"
+            )
+        actions: list[AddAction | RemoveAction] = list(adds)
+        write_mode = mode
+        filters = None
+        if mode == "replace_partitions":
+            actions += self._removals(snapshot, staged.partitions if staged else set())
+            write_mode = "append"
+        elif mode == "overwrite" and replace_where:
+            filters = [(column, "=", value) for column, value in replace_where.items()]
+        snapshot.create_write_transaction(
+            actions,
+            mode=write_mode,
+            schema=delta_schema,
+            partition_by=table_partitions or None,
+            partition_filters=filters,
+            commit_properties=properties,
+        )
+        return self._result(adds)
+
+    def _removals(
+        self, snapshot: DeltaTable, partitions: set[tuple[tuple[str, str | None], ...]]
+    ) -> list[RemoveAction]:
+        if not partitions:
+            return []
+        now = int(time.time() * 1000)
+        removals = []
+        for row in pa.table(snapshot.get_add_actions(flatten=True)).to_pylist():
+            values = {
+                k[len("partition.") :]: _as_partition_string(v)
+                for k, v in row.items()
+                if k.startswith("partition.")
+            }
+            if tuple(sorted(values.items())) in partitions:
+                removals.append(
+                    RemoveAction(urllib.parse.unquote(row["path"]), True, now, row["size_bytes"], values)
+                )
+        return removals
+
+    def _result(self, adds: list[AddAction]) -> CommitResult:
+        rows = sum(json.loads(a.stats)["numRecords"] for a in adds)
+        return CommitResult(self.ref, self.snapshot().version(), rows, len(adds))
+
+    def write(
+        self,
+        frame: DataFrame,
+        *,
+        schema: pa.Schema,
+        mode: WriteMode,
+        tags: Mapping[str, Any],
+        run_id: str,
+        partition_by: Sequence[str] = (),
+        replace_where: Mapping[str, str] | None = None,
+        app_transactions: Sequence[tuple[str, int]] = (),
+        description: str | None = None,
+    ) -> CommitResult:
+        staged = self.stage(frame, partition_by, run_id)
+        return self.commit(
+            staged,
+            schema=schema,
+            mode=mode,
+            tags=tags,
+            partition_by=partition_by,
+            replace_where=replace_where,
+            app_transactions=app_transactions,
+            description=description,
+        )
+
+    def append_arrow(
+        self,
+        data: pa.Table,
+        *,
+        tags: Mapping[str, Any],
+        app_transactions: Sequence[tuple[str, int]] = (),
+        partition_by: Sequence[str] = (),
+    ) -> CommitResult:
+        """Append a small driver-side table (metrics, labels, campaign state) in one commit."""
+        from deltalake import write_deltalake
+
+        _failpoint("before_commit", self.ref)
+        write_deltalake(
+            self.uri,
+            data,
+            mode="append",
+            partition_by=list(partition_by) or None,
+            storage_options=self.storage.delta_options,
+            commit_properties=CommitProperties(
+                custom_metadata={LINEAGE_KEY: dict(tags)},
+                app_transactions=[Transaction(a, v) for a, v in app_transactions] or None,
+            ),
+        )
+        return CommitResult(self.ref, self.snapshot().version(), data.num_rows, 1 if data.num_rows else 0)
+
+    # ------------------------------------------------------------------------------ upkeep
+    def vacuum(self, retention_hours: int = 168, dry_run: bool = True) -> list[str]:
+        """Remove files no version within the retention references, and orphans of killed runs."""
+        return list(
+            self.snapshot().vacuum(
+                retention_hours=retention_hours,
+                dry_run=dry_run,
+                enforce_retention_duration=False,
+                full=True,
+            )
+        )
+
+
+def _delta_schema(schema: pa.Schema) -> Any:
+    from deltalake import Schema
+
+    return Schema.from_arrow(schema)
+
+
+def list_tables(storage: Storage, zones: Iterable[Zone] = ZONES) -> list[Table]:
+    """Every Delta table of the lake, zone by zone."""
+    tables = []
+    for zone in zones:
+        base = storage.fs_path(storage.uri(zone))
+        infos = storage.filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+        for info in sorted(infos, key=lambda i: i.path):
+            if info.type == pafs.FileType.Directory:
+                table = Table(storage, zone, info.base_name)
+                if table.exists():
+                    tables.append(table)
+    return tables

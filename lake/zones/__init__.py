@@ -1,0 +1,1 @@
+"""Zone transforms: landing -> raw (ingest), raw -> cleaned (clean). DataFrame in, DataFrame out."""

@@ -1,0 +1,301 @@
+"""Landing -> raw: find landed files, check them against the contract, read them as text.
+
+Raw is a lossless copy of what landed: contract columns as text, unknown columns in ``_extra``,
+and broken records (bad CSV lines, broken JSON) kept verbatim for quarantine. Typing happens in
+``clean``. The contract decides the columns (no inference); only tiny per-file probes run on the
+driver (a CSV header line, a Parquet footer) to detect drift and unreadable files up front.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyarrow.parquet as pq
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lake.contracts.model import Contract
+from lake.storage import Storage
+from lake.zones.common import CORRUPT, EXTRA, SOURCE_FILE, source_file_column
+
+log = logging.getLogger(__name__)
+
+Format = Literal["csv", "json", "parquet"]
+_SUFFIXES: dict[str, Format] = {
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".json.gz": "json",
+    ".jsonl.gz": "json",
+    ".parquet": "parquet",
+}
+LANDING = "landing"
+
+
+class DriftError(ValueError):
+    """Landed files break the contract's schema-drift policy; the message names file and columns."""
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    uri: str
+    relative: str  # below the landing root, e.g. "flights/2013-01.csv"; stable across lake moves
+    format: Format
+    size: int
+    mtime_ms: int
+
+    @property
+    def app_id(self) -> str:
+        """Delta app-transaction id that marks this file as ingested (exactly once)."""
+        return f"ingest:{self.relative}"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the driver learned from a file's first bytes: its columns, or why it is unreadable."""
+
+    file: LandedFile
+    columns: tuple[str, ...] | None = None  # CSV header / Parquet fields; None for JSON lines
+    types: tuple[str, ...] | None = None  # Parquet only
+    error: str | None = None
+
+
+@dataclass
+class DriftReport:
+    warnings: list[str] = field(default_factory=list)
+    new_columns: dict[str, list[str]] = field(default_factory=dict)  # file -> columns kept in _extra
+    missing_columns: dict[str, list[str]] = field(default_factory=dict)  # file -> columns filled with null
+
+
+def landing_uri(storage: Storage, dataset: str) -> str:
+    return storage.uri(LANDING, dataset)
+
+
+def file_format(name: str) -> Format | None:
+    lowered = name.lower()
+    for suffix, fmt in sorted(_SUFFIXES.items(), key=lambda kv: -len(kv[0])):
+        if lowered.endswith(suffix):
+            return fmt
+    return None
+
+
+def discover(storage: Storage, dataset: str, contract: Contract) -> tuple[list[LandedFile], list[str]]:
+    """Landed files of a dataset in a format the contract accepts, and the names skipped (with why)."""
+    base = landing_uri(storage, dataset)
+    landing_root = storage.fs_path(storage.uri(LANDING))
+    found, skipped = [], []
+    for info in storage.list_files(base):
+        relative = info.path[len(landing_root) :].lstrip("/")
+        fmt = file_format(info.base_name)
+        if fmt is None:
+            skipped.append(f"{relative}: not a CSV, JSON lines or Parquet file name")
+            continue
+        if fmt not in contract.source.formats:
+            skipped.append(
+                f"{relative}: {fmt} is not an accepted format of {contract.name} ({contract.source.formats})"
+            )
+            continue
+        mtime = int(info.mtime_ns // 1_000_000) if info.mtime_ns else 0
+        found.append(LandedFile(storage.to_uri(info.path), relative, fmt, int(info.size or 0), mtime))
+    return sorted(found, key=lambda f: f.relative), skipped
+
+
+def probe(storage: Storage, landed: LandedFile, contract: Contract) -> Probe:
+    """Read only what is needed to check a file: the header line, or the Parquet footer."""
+    path = storage.fs_path(landed.uri)
+    try:
+        if landed.format == "parquet":
+            schema = pq.read_schema(path, filesystem=storage.filesystem)
+            return Probe(landed, tuple(schema.names), tuple(str(t) for t in schema.types))
+        with storage.filesystem.open_input_stream(path, compression="detect") as raw:
+            first = io.TextIOWrapper(raw, encoding=contract.source.encoding, newline="").readline()
+        if landed.format == "json" or not contract.source.csv_header:
+            return Probe(landed)
+        header = _split_header(first, contract)
+        if not header:
+            return Probe(landed, error="empty file: no CSV header line")
+        return Probe(landed, header)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return Probe(landed, error=f"{type(exc).__name__}: {exc}")
+
+
+def _split_header(line: str, contract: Contract) -> tuple[str, ...]:
+    import csv
+
+    rows = list(
+        csv.reader(
+            [line.rstrip("\r\n")],
+            delimiter=contract.source.csv_delimiter,
+            quotechar=contract.source.csv_quote,
+        )
+    )
+    return tuple(name.strip() for name in rows[0]) if rows and any(rows[0]) else ()
+
+
+_FAMILIES = {
+    "int": ("int", "uint"),
+    "long": ("int", "uint"),
+    "float": ("float", "double", "halffloat", "int"),
+    "double": ("float", "double", "halffloat", "int", "decimal"),
+    "string": ("string", "large_string"),
+    "boolean": ("bool",),
+    "date": ("date",),
+    "timestamp": ("timestamp",),
+}
+
+
+def check_drift(probes: Sequence[Probe], contract: Contract) -> DriftReport:
+    """Apply the contract's drift policy to each file's columns; raise on a ``fail`` policy."""
+    report = DriftReport()
+    expected = [c.landed_name for c in contract.columns]
+    errors = []
+    for item in probes:
+        if item.columns is None or item.error:
+            continue
+        present = set(item.columns)
+        new = [c for c in item.columns if c not in expected]
+        missing = [c for c in expected if c not in present]
+        name = item.file.relative
+        if new:
+            if contract.drift.new_columns == "fail":
+                errors.append(
+                    f"{name}: new column(s) {new} not in contract {contract.name} (drift.new_columns: fail)"
+                )
+            else:
+                report.new_columns[name] = new
+                report.warnings.append(
+                    f"{name}: new column(s) {new} kept in raw {EXTRA} (drift.new_columns: keep)"
+                )
+        if missing:
+            if contract.drift.missing_columns == "fail":
+                errors.append(
+                    f"{name}: missing column(s) {missing} of contract {contract.name} (drift.missing_columns: fail)"
+                )
+            else:
+                report.missing_columns[name] = missing
+                report.warnings.append(
+                    f"{name}: missing column(s) {missing} filled with null (drift.missing_columns: fill_null)"
+                )
+        if item.types is not None:
+            landed_types = dict(zip(item.columns, item.types, strict=True))
+            for column in contract.columns:
+                actual = landed_types.get(column.landed_name)
+                family = _FAMILIES.get(column.logical.name, (column.logical.name.split("(")[0],))
+                if actual is None or actual.startswith(family):
+                    continue
+                message = f"{name}: column {column.landed_name} is {actual}, contract says {column.type}"
+                if contract.drift.type_changes == "fail":
+                    errors.append(message + " (drift.type_changes: fail)")
+                else:
+                    report.warnings.append(message + "; values that do not cast are quarantined when cleaned")
+    if errors:
+        raise DriftError("schema drift against contract " + contract.name + ":\n  " + "\n  ".join(errors))
+    return report
+
+
+# ------------------------------------------------------------------------------------ reading
+def read_landed(spark: SparkSession, probes: Sequence[Probe], contract: Contract) -> DataFrame:
+    """All readable probed files as one frame: contract columns as text, ``_extra``, ``_corrupt_record``
+    (the verbatim line when the record is malformed) and ``_source_file``."""
+    groups: dict[tuple[Format, tuple[str, ...] | None, tuple[str, ...] | None], list[str]] = defaultdict(list)
+    for item in probes:
+        if item.error is None:
+            groups[(item.file.format, item.columns, item.types)].append(item.file.uri)
+    frames = []
+    for (fmt, columns, _types), uris in sorted(groups.items(), key=lambda kv: kv[1][0]):
+        if fmt == "csv":
+            frames.append(_read_csv(spark, uris, columns, contract))
+        elif fmt == "json":
+            frames.append(_read_json_lines(spark, uris, contract))
+        else:
+            frames.append(_read_parquet(spark, uris, columns or (), contract))
+    if not frames:
+        return spark.createDataFrame([], landed_schema(contract))
+    return functools.reduce(lambda a, b: a.unionByName(b), frames)
+
+
+def landed_schema(contract: Contract) -> T.StructType:
+    fields = [T.StructField(c.name, T.StringType()) for c in contract.columns]
+    fields += [
+        T.StructField(EXTRA, T.MapType(T.StringType(), T.StringType())),
+        T.StructField(CORRUPT, T.StringType()),
+        T.StructField(SOURCE_FILE, T.StringType()),
+    ]
+    return T.StructType(fields)
+
+
+def _shape(contract: Contract, values: dict[str, Column], extra: Column, corrupt: Column) -> list[Column]:
+    """Project one file group onto the landed layout (same columns, same order for every group)."""
+    out = [values.get(c.landed_name, F.lit(None).cast("string")).alias(c.name) for c in contract.columns]
+    return [*out, extra.alias(EXTRA), corrupt.alias(CORRUPT), source_file_column().alias(SOURCE_FILE)]
+
+
+def _extra_map(extras: dict[str, Column]) -> Column:
+    if not extras:
+        return F.lit(None).cast("map<string,string>")
+    return F.create_map(*[item for name, value in sorted(extras.items()) for item in (F.lit(name), value)])
+
+
+def _read_csv(
+    spark: SparkSession, uris: list[str], header: tuple[str, ...] | None, contract: Contract
+) -> DataFrame:
+    names = list(header) if header is not None else [c.landed_name for c in contract.columns]
+    # Positional placeholder names: header text can hold spaces, dots or duplicates.
+    schema = T.StructType([T.StructField(f"c{i}", T.StringType()) for i in range(len(names))])
+    schema = schema.add(CORRUPT, T.StringType())
+    source = contract.source
+    frame = (
+        spark.read.schema(schema)
+        .option("header", source.csv_header)
+        .option("sep", source.csv_delimiter)
+        .option("quote", source.csv_quote)
+        .option("encoding", source.encoding)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        # Keep text exactly as landed: no null token, no whitespace trimming (clean does that).
+        .option("nullValue", None)
+        .option("ignoreLeadingWhiteSpace", False)
+        .option("ignoreTrailingWhiteSpace", False)
+        .csv(uris)
+    )
+    expected = {c.landed_name for c in contract.columns}
+    values = {name: F.col(f"c{i}") for i, name in enumerate(names) if name in expected}
+    extras = {name: F.col(f"c{i}") for i, name in enumerate(names) if name not in expected}
+    return frame.select(*_shape(contract, values, _extra_map(extras), F.col(CORRUPT)))
+
+
+def _read_json_lines(spark: SparkSession, uris: list[str], contract: Contract) -> DataFrame:
+    """JSON lines read as text and parsed to a string map: any key set fits, broken lines survive."""
+    lines = spark.read.text(uris).where(F.trim(F.col("value")) != "")  # blank lines are not records
+    parsed = lines.select(
+        F.col("value"),
+        F.from_json(F.col("value"), "map<string,string>").alias("m"),
+        F.col("_metadata"),
+    )
+    expected = [c.landed_name for c in contract.columns]
+    values = {name: F.col("m").getItem(name) for name in expected}
+    extra = F.map_filter(F.col("m"), lambda k, _v: ~k.isin(expected))
+    return parsed.select(
+        *_shape(
+            contract, values, F.when(F.size(extra) > 0, extra), F.when(F.col("m").isNull(), F.col("value"))
+        )
+    )
+
+
+def _read_parquet(
+    spark: SparkSession, uris: list[str], columns: tuple[str, ...], contract: Contract
+) -> DataFrame:
+    frame = spark.read.parquet(*uris)
+    expected = {c.landed_name for c in contract.columns}
+    values = {n: F.col(f"`{n}`").cast("string") for n in columns if n in expected}
+    extras = {n: F.col(f"`{n}`").cast("string") for n in columns if n not in expected}
+    return frame.select(*_shape(contract, values, _extra_map(extras), F.lit(None).cast("string")))

@@ -1,0 +1,1 @@
+"""Test helpers: real servers started on loopback, job runners, independent table readers."""

