@@ -42,11 +42,20 @@ def redact(params: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+BUILD_INFO = "build_info.json"
+
+
 @cache
 def git_sha() -> str | None:
-    """The code version: $LAKEPREP_GIT_SHA (set by deploy), else the checkout's HEAD."""
+    """The code version: $LAKEPREP_GIT_SHA, else the sha baked into the wheel at build time
+    (``lake/_bundle/build_info.json``, written by the deploy packaging), else the checkout's HEAD."""
     if os.environ.get("LAKEPREP_GIT_SHA"):
         return os.environ["LAKEPREP_GIT_SHA"]
+    baked = paths.bundle_file(BUILD_INFO)
+    if baked is not None:
+        sha = json.loads(baked.read_text()).get("git_sha")
+        if sha:
+            return str(sha)
     root = paths.checkout_root()
     if root is None or not (root / ".git").exists():
         return None

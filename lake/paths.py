@@ -42,6 +42,12 @@ def spark_defaults() -> Path:
     return _first_existing("spark-defaults.conf")
 
 
+def bundle_file(name: str) -> Path | None:
+    """A file the wheel build put into ``lake/_bundle/`` (None when running from a checkout)."""
+    candidate = _BUNDLE / name
+    return candidate if candidate.is_file() else None
+
+
 def checkout_root() -> Path | None:
     """The repository root when running from a checkout (used for git sha and the default lake)."""
     return _CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else None
