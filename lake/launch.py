@@ -39,6 +39,8 @@ def job_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     checkout = paths.checkout_root()
     if checkout is not None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in [str(checkout), env.get("PYTHONPATH", "")] if p)
+    # spark-submit reads log4j2.properties (and spark-defaults.conf) from $SPARK_CONF_DIR.
+    env.setdefault("SPARK_CONF_DIR", str(paths.spark_defaults().parent))
     env.update(extra or {})
     return env
 

@@ -39,6 +39,12 @@ def normalize_uri(uri: str) -> str:
     return str(Path(uri).expanduser().resolve())
 
 
+def _hidden(name: str) -> bool:
+    """Hidden or bookkeeping names (``.crc``, ``_SUCCESS``, ``_temporary``, ``_delta_log``); a hive
+    partition folder such as ``_stage=clean`` is data, even when its column starts with ``_``."""
+    return name.startswith(".") or (name.startswith("_") and "=" not in name)
+
+
 def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
 
@@ -112,7 +118,7 @@ class Storage:
             if info.type != pafs.FileType.File:
                 continue
             relative = info.path[len(self.fs_path(uri)) :].lstrip("/")
-            if any(part.startswith((".", "_")) for part in relative.split("/")):
+            if any(_hidden(part) for part in relative.split("/")):
                 continue
             yield info
 
@@ -123,7 +129,8 @@ class Storage:
     def write_bytes(self, uri: str, data: bytes) -> None:
         parent = self.fs_path(uri).rsplit("/", 1)[0]
         self.filesystem.create_dir(parent, recursive=True)
-        with self.filesystem.open_output_stream(self.fs_path(uri)) as stream:
+        # compression=None: pyarrow would otherwise gzip bytes again when the name ends in .gz
+        with self.filesystem.open_output_stream(self.fs_path(uri), compression=None) as stream:
             stream.write(data)
 
     def delete_dir(self, uri: str) -> None:

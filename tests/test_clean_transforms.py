@@ -1,0 +1,147 @@
+"""raw -> cleaned transforms on five-row frames: normalise, cast, de-duplicate, PII."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lake.contracts import parse_contract
+from lake.quality.validate import measure, validate
+from lake.zones.clean import (
+    all_rules,
+    cast_to_contract,
+    flag_rows,
+    normalize_text,
+    published_columns,
+    quarantine_record,
+    with_salt,
+)
+from lake.zones.common import INGESTED_AT, SOURCE_FILE
+
+CONTRACT = parse_contract(
+    """
+name: people
+keys: [id]
+source: {null_values: ["", "NA"]}
+columns:
+  - {name: id, type: int, nullable: false}
+  - {name: code, type: string, normalize: upper}
+  - {name: score, type: double}
+  - {name: seen, type: timestamp}
+  - {name: born, type: date, format: "dd/MM/yyyy"}
+  - {name: email, type: string, pii: hash}
+  - {name: phone, type: string, pii: drop}
+""",
+    "people.yaml",
+)
+TEXT = "id string, code string, score string, seen string, born string, email string, phone string"
+
+
+def raw(spark: SparkSession, rows: list[tuple[str | None, ...]]) -> DataFrame:
+    frame = spark.createDataFrame(rows, TEXT)
+    return frame.withColumn(SOURCE_FILE, F.lit("f.csv")).withColumn(
+        INGESTED_AT, F.lit("2026-01-01T00:00:00Z").cast("timestamp")
+    )
+
+
+def test_normalize_trims_cases_and_nulls_tokens(spark: SparkSession) -> None:
+    frame = raw(spark, [(" 1 ", " ab ", "NA", "", "01/02/2013", "x@y.z", "555")])
+    row = normalize_text(frame, CONTRACT).first()
+    assert row is not None
+    assert (row.id, row.code, row.score, row.seen) == ("1", "AB", None, None)
+    assert row["__text_code"] == " ab "  # the landed text stays for quarantine records
+
+
+def test_casts_never_throw_and_flag_what_does_not_fit(spark: SparkSession) -> None:
+    rows = [
+        ("1", "a", "1.5", "2013-01-01T10:00:00Z", "01/02/2013", None, None),
+        ("517.0", "b", "abc", "not a time", "31/02/2013", None, None),
+        ("517.5", "c", "2", "2013-01-01 10:00:00", "bad", None, None),
+        ("99999999999", "d", None, None, None, None, None),
+        ("x", "e", "1e3", "2013-06-01T00:00:00+02:00", "01/12/2013", None, None),
+    ]
+    typed = cast_to_contract(normalize_text(raw(spark, rows), CONTRACT), CONTRACT)
+    got = [r.asDict() for r in typed.orderBy("code").collect()]
+    assert [r["id"] for r in got] == [1, 517, None, None, None]
+    assert [r["type__id"] for r in got] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]  # 517.5 is no integer; overflow; text
+    assert [r["score"] for r in got] == [1.5, None, 2.0, None, 1000.0]
+    assert [r["type__score"] for r in got] == [False, True, False, False, False]
+    assert got[0]["seen"] == dt.datetime(2013, 1, 1, 10, 0)  # session time zone is UTC
+    assert got[4]["seen"] == dt.datetime(2013, 5, 31, 22, 0)
+    assert [r["type__seen"] for r in got] == [False, True, False, False, False]
+    assert [r["born"] for r in got] == [dt.date(2013, 2, 1), None, None, None, dt.date(2013, 12, 1)]
+    assert [r["type__born"] for r in got] == [False, True, True, False, False]
+
+
+def test_duplicates_keep_the_earliest_ingested_row(spark: SparkSession) -> None:
+    frame = raw(
+        spark, [("1", "late", None, None, None, None, None), ("1", "early", None, None, None, None, None)]
+    )
+    frame = frame.withColumn(
+        INGESTED_AT,
+        F.when(F.col("code") == "early", F.lit("2025-01-01T00:00:00Z"))
+        .otherwise(F.lit("2026-01-01T00:00:00Z"))
+        .cast("timestamp"),
+    )
+    typed = with_salt(cast_to_contract(normalize_text(frame, CONTRACT), CONTRACT), "salt")
+    validated = validate(flag_rows(typed, CONTRACT), all_rules(CONTRACT))
+    outcome = {r.code: r._failed_rules for r in validated.collect()}
+    assert outcome == {"EARLY": [], "LATE": ["duplicate_key"]}
+
+
+def test_incremental_batches_treat_published_keys_as_duplicates(spark: SparkSession) -> None:
+    frame = raw(spark, [("1", "a", None, None, None, None, None), ("2", "b", None, None, None, None, None)])
+    typed = with_salt(cast_to_contract(normalize_text(frame, CONTRACT), CONTRACT), "salt")
+    existing = spark.createDataFrame([(2,)], "id int")
+    validated = validate(flag_rows(typed, CONTRACT, existing_keys=existing), all_rules(CONTRACT))
+    assert {r.id: r._failed_rules for r in validated.collect()} == {1: [], 2: ["duplicate_key"]}
+
+
+def test_pii_is_hashed_with_the_salt_or_dropped_everywhere(spark: SparkSession) -> None:
+    frame = raw(
+        spark,
+        [("1", "a", "1", None, None, "Ann@Example.com", "555-0100"), ("2", "b", "zz", None, None, None, "1")],
+    )
+    typed = with_salt(cast_to_contract(normalize_text(frame, CONTRACT), CONTRACT), "s3cret")
+    rules = all_rules(CONTRACT)
+    validated = validate(flag_rows(typed, CONTRACT), rules)
+    published = validated.where(~F.col("_quarantined")).select(*published_columns(CONTRACT))
+    expected_hash = hashlib.sha256(b"s3cret|Ann@Example.com").hexdigest()
+    expected = spark.createDataFrame(
+        [(1, "A", 1.0, None, None, expected_hash)],
+        "id int, code string, score double, seen timestamp, born date, email string",
+    )
+    assert_df_equality(published, expected, ignore_nullable=True)
+
+    record = json.loads(
+        validated.where(F.col("_quarantined")).select(quarantine_record(CONTRACT).alias("r")).first().r
+    )  # type: ignore[union-attr]
+    assert record == {"id": "2", "code": "b", "score": "zz"}  # landed text, no phone, null email omitted
+    assert "s3cret" not in published._jdf.queryExecution().toString()  # type: ignore[operator]
+
+    report = measure(validated, rules, [c.name for c in CONTRACT.published_columns])
+    assert (report.rows, report.quarantined, report.failures["type__score"]) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("salt", [None, ""])
+def test_missing_salt_is_an_error(monkeypatch: pytest.MonkeyPatch, salt: str | None) -> None:
+    from lake.secrets import MissingSecretError, pii_salt
+
+    if salt is None:
+        monkeypatch.delenv("LAKEPREP_PII_SALT", raising=False)
+    else:
+        monkeypatch.setenv("LAKEPREP_PII_SALT", salt)
+    with pytest.raises(MissingSecretError, match="LAKEPREP_PII_SALT"):
+        pii_salt()

@@ -1,0 +1,150 @@
+"""jobs/ingest.py on crafted landing files: malformed records, unreadable files, drift, exactly-once."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql import SparkSession
+
+from lake.runtime import JobFailedError
+from lake.storage import Storage
+from lake.zones.ingest import DriftError
+from tests.support.jobs import run_inprocess
+
+pytestmark = pytest.mark.compat
+
+CONTRACT = """
+name: things
+keys: [id]
+drift: {new_columns: keep, missing_columns: fill_null}
+columns:
+  - {name: id, type: int, nullable: false}
+  - {name: name, type: string}
+  - {name: price, type: double}
+"""
+
+
+@pytest.fixture
+def contracts(tmp_path: Path) -> Path:
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    (folder / "things.yaml").write_text(CONTRACT)
+    return folder
+
+
+def land(lake: Storage, name: str, data: bytes) -> None:
+    lake.write_bytes(lake.uri("landing", "things", name), data)
+
+
+def ingest(lake: Storage, contracts: Path) -> list[dict]:  # type: ignore[type-arg]
+    return run_inprocess("ingest", ["--lake", lake.root, "--contracts", str(contracts)])  # type: ignore[no-any-return]
+
+
+def raw_rows(lake: Storage) -> pl.DataFrame:
+    return pl.read_delta(lake.uri("raw", "things")).sort("id")
+
+
+def quarantine_rows(lake: Storage) -> pl.DataFrame:
+    return pl.read_delta(lake.uri("quarantine", "things"))
+
+
+def test_every_format_lands_as_text_and_broken_records_go_to_quarantine(
+    spark: SparkSession, lake: Storage, contracts: Path
+) -> None:
+    land(lake, "a.csv", b'id,name,price\n1,apple,1.5\n2,pear\n3,plum,2.0,extra\n4,"fig,3\n')
+    land(
+        lake, "b.jsonl", b'{"id": 5, "name": "kiwi", "price": 0.5}\n{broken json\n\n{"id": 6, "name": null}\n'
+    )
+    land(lake, "c.json.gz", gzip.compress(b'{"id": 7, "name": "lime", "price": 1}\n'))
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"id": [8], "name": ["date"], "price": [9.25]}), sink)
+    land(lake, "d.parquet", sink.getvalue().to_pybytes())
+
+    [result] = ingest(lake, contracts)
+
+    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (9, 5, 4)
+    raw = raw_rows(lake)
+    assert raw["id"].to_list() == ["1", "5", "6", "7", "8"]  # text, exactly as landed
+    assert raw.filter(pl.col("id") == "8")["price"].item() == "9.25"
+    assert raw["_source_file"].str.ends_with(".csv").sum() == 1
+    bad = quarantine_rows(lake)
+    assert bad["_stage"].unique().to_list() == ["ingest"]
+    assert all(r == ["malformed_record"] for r in bad["_reasons"].to_list())
+    by_file = dict(zip(bad["_record"].to_list(), bad["_source_file"].to_list(), strict=True))
+    assert by_file["2,pear"].endswith("landing/things/a.csv")  # the line, verbatim, with its file
+    assert by_file["3,plum,2.0,extra"].endswith("a.csv")
+    assert by_file["{broken json"].endswith("b.jsonl")
+    # Accounting is in the commit's lineage tags too.
+    lineage = DeltaTable(lake.uri("raw", "things")).history(1)[0]["lakeprep"]
+    assert lineage["rows"] == {"in": 9, "out": 5, "quarantined": 4}
+    assert sorted(lineage["source_files"]) == [
+        "things/a.csv",
+        "things/b.jsonl",
+        "things/c.json.gz",
+        "things/d.parquet",
+    ]
+
+
+def test_each_file_is_ingested_once_even_when_rerun(
+    spark: SparkSession, lake: Storage, contracts: Path
+) -> None:
+    land(lake, "a.csv", b"id,name,price\n1,apple,1.5\n")
+    ingest(lake, contracts)
+    [again] = ingest(lake, contracts)
+    assert again["files_new"] == 0
+    land(lake, "b.csv", b"id,name,price\n2,pear,2\n")
+    [third] = ingest(lake, contracts)
+    assert (third["files_new"], third["rows_in"]) == (1, 1)
+    assert raw_rows(lake)["id"].to_list() == ["1", "2"]
+
+
+def test_an_unreadable_file_is_named_and_the_others_are_ingested(
+    spark: SparkSession, lake: Storage, contracts: Path
+) -> None:
+    land(lake, "good.csv", b"id,name,price\n1,apple,1.5\n")
+    land(lake, "broken.parquet", b"this is not parquet")
+    land(lake, "broken.csv.gz", b"not gzip at all")
+    with pytest.raises(JobFailedError, match=r"(?s)things/broken\.csv\.gz: .*things/broken\.parquet: "):
+        ingest(lake, contracts)
+    assert raw_rows(lake)["id"].to_list() == ["1"]
+    # The unreadable files were not marked ingested: a fixed copy is picked up next run.
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"id": [2], "name": ["pear"], "price": [2.0]}), sink)
+    land(lake, "broken.parquet", sink.getvalue().to_pybytes())
+    with pytest.raises(JobFailedError, match=r"broken\.csv\.gz"):
+        ingest(lake, contracts)
+    assert raw_rows(lake)["id"].to_list() == ["1", "2"]
+
+
+def test_drift_policies(spark: SparkSession, lake: Storage, contracts: Path) -> None:
+    land(lake, "new.csv", b"id,name,price,colour\n1,apple,1.5,red\n")
+    land(lake, "missing.csv", b"id,name\n2,pear\n")
+    [result] = ingest(lake, contracts)
+    assert result["rows_out"] == 2
+    raw = raw_rows(lake)
+    assert raw["_extra"].to_list()[0] == {"colour": "red"}  # unknown columns kept, not lost
+    assert raw["price"].to_list() == ["1.5", None]
+
+    strict = contracts / "things.yaml"
+    strict.write_text(
+        CONTRACT.replace(
+            "new_columns: keep, missing_columns: fill_null",
+            "new_columns: fail, missing_columns: fail, type_changes: fail",
+        )
+    )
+    land(lake, "newer.csv", b"id,name,price,size\n3,plum,2,L\n")
+    with pytest.raises(DriftError, match=r"things/newer\.csv: new column\(s\) \['size'\]"):
+        ingest(lake, contracts)
+    lake.delete_dir(lake.uri("landing", "things", "newer.csv"))
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"id": ["3"], "name": ["plum"], "price": ["two"]}), sink)
+    land(lake, "typed.parquet", sink.getvalue().to_pybytes())
+    with pytest.raises(DriftError, match=r"things/typed\.parquet: column id is string, contract says int"):
+        ingest(lake, contracts)
+    assert raw_rows(lake).height == 2  # nothing committed by the refused runs

@@ -1,0 +1,177 @@
+"""The Delta table layer: Spark-staged Parquet committed by delta-rs, checked with independent readers."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql import SparkSession
+
+from lake.storage import Storage
+from lake.table import Table, TableError
+
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("part", pa.string()),
+        pa.field("amount", pa.float64()),
+        pa.field("at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+TAGS = {"job": "test", "run_id": "r1"}
+
+
+def frame(spark: SparkSession, rows: list[tuple[int, str | None, float | None, str]]):  # type: ignore[no-untyped-def]
+    return spark.createDataFrame(rows, "id long, part string, amount double, at string").selectExpr(
+        "id", "part", "amount", "cast(at as timestamp) as at"
+    )
+
+
+ROWS = [
+    (1, "a", 1.5, "2013-01-01T10:00:00Z"),
+    (2, "a", None, "2013-01-01T11:30:00.123456Z"),
+    (3, "b", -2.0, "2013-01-02T00:00:00Z"),
+    (4, None, 7.25, "2013-01-03T00:00:00Z"),
+    (5, "b c/d", 0.0, "2013-01-04T00:00:00Z"),
+]
+
+
+def test_commit_creates_a_standard_delta_table_with_footer_stats(spark: SparkSession, lake: Storage) -> None:
+    table = Table(lake, "raw", "events")
+    result = table.write(
+        frame(spark, ROWS), schema=SCHEMA, mode="append", tags=TAGS, run_id="r1", partition_by=["part"]
+    )
+
+    assert (result.version, result.rows) == (0, 5)
+    delta = DeltaTable(table.uri)
+    assert delta.metadata().partition_columns == ["part"]
+    assert delta.history(1)[0]["lakeprep"] == TAGS
+    # Independent readers see exactly the rows, partition values included (even odd ones).
+    got = pl.read_delta(table.uri).sort("id")
+    assert got["id"].to_list() == [1, 2, 3, 4, 5]
+    assert got["part"].to_list() == ["a", "a", "b", None, "b c/d"]
+    assert got["at"].to_list()[1].microsecond == 123456
+    # Per-file statistics come from the Parquet footers.
+    actions = pa.table(delta.get_add_actions(flatten=True)).to_pylist()
+    by_part = {a["partition.part"]: a for a in actions}
+    assert by_part["a"]["num_records"] == 2
+    assert by_part["a"]["min.id"] == 1
+    assert by_part["a"]["max.id"] == 2
+    assert by_part["a"]["null_count.amount"] == 1
+    assert sum(a["num_records"] for a in actions) == 5
+
+
+def test_spark_reads_current_and_pinned_versions(spark: SparkSession, lake: Storage) -> None:
+    table = Table(lake, "raw", "events")
+    table.write(
+        frame(spark, ROWS[:2]), schema=SCHEMA, mode="append", tags=TAGS, run_id="r1", partition_by=["part"]
+    )
+    table.write(
+        frame(spark, ROWS[2:]), schema=SCHEMA, mode="append", tags=TAGS, run_id="r2", partition_by=["part"]
+    )
+
+    now = table.read(spark)
+    assert sorted(r.id for r in now.collect()) == [1, 2, 3, 4, 5]
+    assert now.columns == SCHEMA.names
+    assert sorted((r.id, r.part) for r in table.read(spark, version=0).collect()) == [(1, "a"), (2, "a")]
+    assert table.row_count() == 5
+    assert table.row_count(0) == 2
+
+
+def test_replace_partitions_and_overwrite_where(spark: SparkSession, lake: Storage) -> None:
+    table = Table(lake, "cleaned", "events")
+    table.write(
+        frame(spark, ROWS), schema=SCHEMA, mode="append", tags=TAGS, run_id="r1", partition_by=["part"]
+    )
+    replacement = frame(spark, [(10, "a", 1.0, "2013-02-01T00:00:00Z")])
+    table.write(
+        replacement, schema=SCHEMA, mode="replace_partitions", tags=TAGS, run_id="r2", partition_by=["part"]
+    )
+    assert sorted(pl.read_delta(table.uri)["id"].to_list()) == [3, 4, 5, 10]
+
+    only_b = frame(spark, [(20, "b", 2.0, "2013-02-01T00:00:00Z")])
+    table.write(
+        only_b,
+        schema=SCHEMA,
+        mode="overwrite",
+        replace_where={"part": "b"},
+        tags=TAGS,
+        run_id="r3",
+        partition_by=["part"],
+    )
+    assert sorted(pl.read_delta(table.uri)["id"].to_list()) == [4, 5, 10, 20]
+
+    table.write(
+        frame(spark, ROWS[:1]), schema=SCHEMA, mode="overwrite", tags=TAGS, run_id="r4", partition_by=["part"]
+    )
+    assert pl.read_delta(table.uri)["id"].to_list() == [1]
+    assert DeltaTable(table.uri).version() == 3
+
+
+def test_app_transactions_make_commits_idempotent(spark: SparkSession, lake: Storage) -> None:
+    table = Table(lake, "raw", "events")
+    table.write(
+        frame(spark, ROWS),
+        schema=SCHEMA,
+        mode="append",
+        tags=TAGS,
+        run_id="r1",
+        app_transactions=[("batch:x", 7)],
+    )
+    assert table.app_version("batch:x") == 7
+    assert table.app_versions(["batch:x", "batch:y"]) == {"batch:x": 7, "batch:y": None}
+
+
+def test_a_run_killed_before_its_commit_leaves_the_table_unchanged(
+    spark: SparkSession, lake: Storage
+) -> None:
+    table = Table(lake, "raw", "events")
+    table.write(frame(spark, ROWS[:2]), schema=SCHEMA, mode="append", tags=TAGS, run_id="r1")
+    staged = table.stage(frame(spark, ROWS[2:]), run_id="killed")  # files written, never committed
+
+    assert staged.rows == 3
+    assert DeltaTable(table.uri).version() == 0
+    assert pl.read_delta(table.uri).height == 2
+    orphans = set(table.vacuum(retention_hours=0, dry_run=True))
+    assert {a.path for a in staged.adds} <= orphans  # every file of the killed write goes
+    assert not orphans & set(table.files())  # no committed file does
+    table.vacuum(retention_hours=0, dry_run=False)
+    assert not any(os.path.exists(os.path.join(table.uri, a.path)) for a in staged.adds)
+    assert pl.read_delta(table.uri).height == 2
+
+
+def test_partitioning_cannot_change_silently(spark: SparkSession, lake: Storage) -> None:
+    table = Table(lake, "raw", "events")
+    table.write(
+        frame(spark, ROWS), schema=SCHEMA, mode="append", tags=TAGS, run_id="r1", partition_by=["part"]
+    )
+    with pytest.raises(TableError, match="partitioned by"):
+        table.write(frame(spark, ROWS), schema=SCHEMA, mode="append", tags=TAGS, run_id="r2")
+
+
+def test_commit_tags_and_history(spark: SparkSession, lake: Storage) -> None:
+    table = Table(lake, "raw", "events")
+    table.write(frame(spark, ROWS), schema=SCHEMA, mode="append", tags={"job": "a"}, run_id="r1")
+    table.append_arrow(
+        pa.Table.from_pylist([{"id": 9, "part": "z", "amount": 1.0, "at": None}], schema=SCHEMA),
+        tags={"job": "b"},
+    )
+    assert [r.tags["job"] for r in table.history()] == ["b", "a"]
+    assert table.commit_tags(0) == {"job": "a"}
+    with pytest.raises(TableError, match="no version 5"):
+        table.commit_tags(5)
+    with open(os.path.join(table.uri, "_delta_log", f"{1:020d}.json")) as commit:
+        log = [json.loads(line) for line in commit]
+    assert any("commitInfo" in entry and entry["commitInfo"]["lakeprep"] == {"job": "b"} for entry in log)
+
+
+def test_empty_frame_commits_an_empty_version(spark: SparkSession, lake: Storage) -> None:
+    table = Table(lake, "quarantine", "events")
+    result = table.write(frame(spark, []), schema=SCHEMA, mode="append", tags=TAGS, run_id="r1")
+    assert (result.rows, result.files) == (0, 0)
+    assert pl.read_delta(table.uri).height == 0
+    assert table.read(spark).count() == 0
