@@ -133,6 +133,9 @@ def seaweedfs(workdir: Path) -> Iterator[S3Server]:
             "-s3",
             f"-s3.port={ports['s3']}",
             f"-s3.config={config}",
+            # weed also opens Iceberg / Lance catalog listeners on fixed ports: off, so servers can coexist.
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=64",
             "-volume.max=100",
         ],
