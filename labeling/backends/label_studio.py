@@ -1,0 +1,255 @@
+"""Label Studio through label-studio-sdk 2.x: one project per campaign, one task per item.
+
+Each task carries the item id and batch id in its data, so a batch can be found again (Data Manager
+filter) and never imported twice. Pre-annotations go in as predictions (``model_version``, ``score``);
+validation items get none, so the humans who grade the model are not anchored by it. Lists are read
+page by page. The token comes from the environment only and is never logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from labeling.backends.base import (
+    Annotation,
+    Backend,
+    BackendError,
+    BackendUnavailableError,
+    Progress,
+    Task,
+    display_text,
+)
+from labeling.spec import CampaignSpec, LabelStudioBackendSpec
+from labeling.state import Batch
+
+TOKEN_ENVS = ("LAKEPREP_LABEL_STUDIO_TOKEN", "LABEL_STUDIO_API_KEY")
+CONTROL = "label"
+ID_FIELD, BATCH_FIELD = "lakeprep_id", "lakeprep_batch"
+_T = TypeVar("_T")
+
+
+def token_from_env() -> str:
+    for name in TOKEN_ENVS:
+        value = os.environ.get(name)
+        if value:
+            return value
+    raise BackendError(f"no Label Studio token: set ${TOKEN_ENVS[0]} (or ${TOKEN_ENVS[1]})")
+
+
+def object_tag(spec: CampaignSpec) -> tuple[str, str]:
+    """(tag, data key) of what the annotator looks at."""
+    if spec.display_kind == "image":
+        return "Image", "image"
+    if spec.display_kind == "fields" or len(spec.display_columns) > 1:
+        return "HyperText", "html"
+    return "Text", "text"
+
+
+def label_config(spec: CampaignSpec) -> str:
+    """A single-choice classification interface generated from the label set."""
+    tag, key = object_tag(spec)
+    choices = "".join(f'<Choice value="{html.escape(label, quote=True)}"/>' for label in spec.labels)
+    return (
+        f'<View><{tag} name="item" value="${key}"/>'
+        f'<Choices name="{CONTROL}" toName="item" choice="single" showInline="true">{choices}</Choices></View>'
+    )
+
+
+def task_payload(spec: CampaignSpec, batch_id: str, task: Task) -> dict[str, Any]:
+    _, key = object_tag(spec)
+    if key == "image":
+        shown: Any = task.data.get(spec.display_columns[0])
+    elif key == "html":
+        rows = "".join(
+            f"<tr><th>{html.escape(c)}</th><td>{html.escape(str(task.data.get(c)))}</td></tr>"
+            for c in spec.display_columns
+        )
+        shown = f"<table>{rows}</table>"
+    else:
+        shown = display_text(task.data, spec)
+    payload: dict[str, Any] = {"data": {key: shown, ID_FIELD: task.example_id, BATCH_FIELD: batch_id}}
+    if task.predicted is not None:
+        payload["predictions"] = [
+            {
+                "model_version": task.model_version or "unknown",
+                "score": float(task.score) if task.score is not None else None,
+                "result": [
+                    {
+                        "from_name": CONTROL,
+                        "to_name": "item",
+                        "type": "choices",
+                        "value": {"choices": [task.predicted]},
+                    }
+                ],
+            }
+        ]
+    return payload
+
+
+class LabelStudioBackend(Backend):
+    name = "label_studio"
+
+    def __init__(self, spec: CampaignSpec, state: dict[str, Any], client: Any = None) -> None:
+        super().__init__(spec, state)
+        if not isinstance(spec.backend, LabelStudioBackendSpec):
+            raise TypeError("LabelStudioBackend needs a label_studio backend spec")
+        self.config = spec.backend
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from label_studio_sdk import LabelStudio
+
+            self._client = LabelStudio(base_url=self.config.url, api_key=token_from_env(), max_retries=1)
+        return self._client
+
+    def _call(self, what: str, request: Callable[[], _T]) -> _T:
+        """Run one API request, turning transport and API failures into backend errors (no secrets)."""
+        from label_studio_sdk.core.api_error import ApiError
+
+        try:
+            return request()
+        except httpx.TransportError as exc:
+            raise BackendUnavailableError(
+                f"Label Studio at {self.config.url} is unreachable ({what}): {type(exc).__name__}"
+            ) from exc
+        except ApiError as exc:
+            if exc.status_code is not None and exc.status_code >= 500:
+                raise BackendUnavailableError(
+                    f"Label Studio at {self.config.url} failed ({what}): HTTP {exc.status_code}"
+                ) from exc
+            raise BackendError(
+                f"Label Studio refused {what}: HTTP {exc.status_code} {str(exc.body)[:300]}"
+            ) from exc
+
+    @property
+    def title(self) -> str:
+        return self.config.project_title or f"lakeprep: {self.spec.name}"
+
+    @property
+    def project_id(self) -> int:
+        if "project_id" not in self.state:
+            raise BackendError("the Label Studio project is not set up yet (run `round`)")
+        return int(self.state["project_id"])
+
+    def prepare(self) -> dict[str, Any]:
+        known = self.state.get("project_id")
+        if known is not None:
+            project = self._call("get project", lambda: self.client.projects.get(id=int(known)))
+            return {"project_id": int(project.id), "url": self.config.url}
+        existing = self._call("list projects", lambda: list(self.client.projects.list(title=self.title)))
+        match = [p for p in existing if p.title == self.title]
+        if match:
+            project = min(match, key=lambda p: p.id)
+        else:
+            multi = self.spec.annotators_per_item > 1
+            project = self._call(
+                "create project",
+                lambda: self.client.projects.create(
+                    title=self.title,
+                    description=f"lakeprep campaign {self.spec.name} on {self.spec.source}",
+                    label_config=label_config(self.spec),
+                    maximum_annotations=self.spec.annotators_per_item,
+                    overlap_cohort_percentage=100 if multi else 0,
+                    show_collab_predictions=True,
+                ),
+            )
+        self.state["project_id"] = int(project.id)
+        return {"project_id": int(project.id), "url": self.config.url}
+
+    def _batch_tasks(self, batch_id: str, with_annotations: bool) -> list[Any]:
+        """Every task of a batch (a Data Manager filter on the batch id), read ``page_size`` at a time."""
+        query = json.dumps(
+            {
+                "filters": {
+                    "conjunction": "and",
+                    "items": [
+                        {
+                            "filter": f"filter:tasks:data.{BATCH_FIELD}",
+                            "operator": "equal",
+                            "type": "String",
+                            "value": batch_id,
+                        }
+                    ],
+                }
+            }
+        )
+        return self._call(
+            f"list tasks of {batch_id}",
+            lambda: list(
+                self.client.tasks.list(
+                    project=self.project_id,
+                    query=query,
+                    page_size=self.config.page_size,
+                    fields="all" if with_annotations else "task_only",
+                )
+            ),
+        )
+
+    def push(self, batch: Batch, tasks: list[Task]) -> dict[str, Any]:
+        present = {t.data.get(ID_FIELD) for t in self._batch_tasks(batch.batch_id, with_annotations=False)}
+        missing = [t for t in tasks if t.example_id not in present]
+        for start in range(0, len(missing), self.config.import_chunk):
+            chunk = [
+                task_payload(self.spec, batch.batch_id, t)
+                for t in missing[start : start + self.config.import_chunk]
+            ]
+            self._call(
+                f"import tasks of {batch.batch_id}",
+                lambda c=chunk: self.client.projects.import_tasks(  # type: ignore[misc]
+                    id=self.project_id, request=c, commit_to_project=True
+                ),
+            )
+        return {"project_id": self.project_id, "tasks": len(tasks), "imported": len(missing)}
+
+    def pull(self, batch: Batch) -> Progress:
+        annotations: list[Annotation] = []
+        finished = 0
+        notes: list[str] = []
+        for task in self._batch_tasks(batch.batch_id, with_annotations=True):
+            example_id = str(task.data.get(ID_FIELD))
+            given = [a if isinstance(a, dict) else a.dict() for a in task.annotations or []]
+            if len(given) >= batch.annotators:
+                finished += 1
+            for item in given:
+                if item.get("was_cancelled"):
+                    continue
+                label = _choice(item.get("result") or [])
+                if label is None:
+                    notes.append(f"task {task.id}: annotation {item.get('id')} has no choice")
+                    continue
+                annotations.append(
+                    Annotation(
+                        example_id=example_id,
+                        label=label,
+                        annotator_id=f"ls-user:{item.get('completed_by')}",
+                        key=f"ls:{self.project_id}:{item['id']}",
+                        annotated_at=_timestamp(item.get("created_at")),
+                    )
+                )
+        return Progress(annotations, finished, len(batch.items), notes)
+
+
+def _choice(result: list[dict[str, Any]]) -> str | None:
+    for region in result:
+        if region.get("from_name") == CONTROL and region.get("type") == "choices":
+            choices = region.get("value", {}).get("choices") or []
+            if choices:
+                return str(choices[0])
+    return None
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and value:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None

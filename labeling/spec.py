@@ -1,0 +1,174 @@
+"""What a campaign is: the source table, what humans see, the label set, the model, the budget.
+
+The spec is fixed at ``create`` and stored in the campaign's state log, so every later command
+(on any machine) works from the same definition. Nothing secret belongs here: the Label Studio
+token and AWS credentials come from the environment when a backend is opened.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+StrategyName = Literal["random", "least_confidence", "margin", "entropy", "k_center", "hybrid"]
+STRATEGIES: tuple[StrategyName, ...] = (
+    "random",
+    "least_confidence",
+    "margin",
+    "entropy",
+    "k_center",
+    "hybrid",
+)
+ColdStart = Literal["stratified", "diverse", "random"]
+DisplayKind = Literal["text", "image", "fields"]
+ModelKind = Literal["logistic_regression", "gradient_boosting", "random_forest"]
+Consensus = Literal["majority", "cleanlab"]
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+RESERVED_NAMES = frozenset({"campaigns"})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelSpec(_Frozen):
+    """A scikit-learn classifier with calibrated probabilities (the confidences autolabelling trusts)."""
+
+    kind: ModelKind = "logistic_regression"
+    params: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    calibration: Literal["sigmoid", "isotonic", "none"] = "sigmoid"
+
+
+class Budget(_Frozen):
+    """Stop sending items to humans at whichever limit comes first."""
+
+    max_items: int | None = Field(default=None, ge=1)
+    max_money: float | None = Field(default=None, gt=0)
+    cost_per_label: float = Field(default=0.08, ge=0)  # per human annotation (one annotator, one item)
+    currency: str = "USD"
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.max_items is None and self.max_money is None:
+            raise ValueError("give a budget: max_items, max_money or both")
+        return self
+
+
+class SimulatedBackendSpec(_Frozen):
+    """Answers from a known label column; each simulated annotator errs with its own probability."""
+
+    kind: Literal["simulated"] = "simulated"
+    truth_column: str
+    annotator_noise: tuple[float, ...] = (0.0,)
+
+    @field_validator("annotator_noise")
+    @classmethod
+    def _noise_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(not 0 <= v < 1 for v in value):
+            raise ValueError("annotator noise must be one or more values in [0, 1)")
+        return value
+
+
+class LabelStudioBackendSpec(_Frozen):
+    """A Label Studio server; the token comes from $LAKEPREP_LABEL_STUDIO_TOKEN or $LABEL_STUDIO_API_KEY."""
+
+    kind: Literal["label_studio"] = "label_studio"
+    url: str
+    project_title: str | None = None
+    page_size: int = Field(default=100, ge=1, le=1000)
+    import_chunk: int = Field(default=500, ge=1)
+
+
+class GroundTruthBackendSpec(_Frozen):
+    """SageMaker Ground Truth: manifests on S3, one labeling job per batch (AWS credentials from the chain)."""
+
+    kind: Literal["ground_truth"] = "ground_truth"
+    s3_prefix: str
+    role_arn: str
+    workteam_arn: str
+    region: str = "us-east-1"
+    task_title: str = "Classify the item"
+    task_description: str = "Choose the label that fits the item best."
+    task_time_limit_seconds: int = Field(default=300, ge=30, le=28800)
+    task_availability_seconds: int = Field(default=864000, ge=60, le=3456000)
+    price_usd: float | None = None  # only for the public (Mechanical Turk) workforce
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _s3(cls, value: str) -> str:
+        if not value.startswith("s3://"):
+            raise ValueError("s3_prefix must be an s3:// URI")
+        return value.rstrip("/")
+
+
+BackendSpec = Annotated[
+    SimulatedBackendSpec | LabelStudioBackendSpec | GroundTruthBackendSpec, Field(discriminator="kind")
+]
+
+
+class CampaignSpec(_Frozen):
+    name: str
+    source: str  # <zone>/<table>
+    source_version: int
+    id_column: str
+    display_columns: tuple[str, ...]
+    display_kind: DisplayKind = "text"
+    labels: tuple[str, ...]
+    feature_columns: tuple[str, ...]
+    pool_filter: str | None = None  # Spark SQL predicate choosing the pool, e.g. "split = 'train'"
+    pool_size: int = Field(ge=0)
+    backend: BackendSpec
+    strategy: StrategyName = "hybrid"
+    cold_start: ColdStart = "stratified"
+    batch_size: int = Field(default=100, ge=1)
+    budget: Budget
+    target_accuracy: float = Field(default=0.95, gt=0, lt=1)
+    confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
+    validation_fraction: float = Field(default=0.2, ge=0, lt=1)
+    min_validation: int = Field(default=30, ge=1)
+    annotators_per_item: int = Field(default=1, ge=1, le=9)
+    consensus: Consensus = "majority"
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    autolabel: bool = True
+    candidate_factor: int = Field(default=10, ge=1)
+    seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value) or value in RESERVED_NAMES:
+            raise ValueError(
+                f"campaign name {value!r}: lower-case letters, digits, '-' and '_' (not {sorted(RESERVED_NAMES)})"
+            )
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _label_set(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) < 2 or len(set(value)) != len(value) or any(not v for v in value):
+            raise ValueError("the label set needs at least two distinct, non-empty labels")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignSpec:
+        if not self.feature_columns:
+            raise ValueError("the model needs at least one feature column")
+        if self.id_column in self.feature_columns:
+            raise ValueError(f"the id column {self.id_column!r} cannot be a feature")
+        if (
+            isinstance(self.backend, SimulatedBackendSpec)
+            and self.backend.truth_column in self.feature_columns
+        ):
+            raise ValueError(f"the truth column {self.backend.truth_column!r} would leak into the features")
+        if self.display_kind == "image" and len(self.display_columns) != 1:
+            raise ValueError("an image campaign shows exactly one column (the image URI)")
+        return self
+
+    @property
+    def human_cost_per_item(self) -> float:
+        return self.budget.cost_per_label * self.annotators_per_item
+
+    def label_index(self, label: str) -> int:
+        return self.labels.index(label)
