@@ -204,12 +204,16 @@ def bootstrap_script(config: DeployConfig, release: Release) -> str:
 
 
 # ----------------------------------------------------------------------------------- upload
+def encryption_args(config: DeployConfig) -> dict[str, str]:
+    """SSE-KMS with the environment's key for every upload, when it has one."""
+    if not config.kms_key_arn:
+        return {}
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": config.kms_key_arn}
+
+
 def _put(s3: S3Client, uri: str, body: bytes, config: DeployConfig, content_type: str) -> None:
     bucket, key = split_s3(uri)
-    extra: dict[str, Any] = {}
-    if config.kms_key_arn:
-        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": config.kms_key_arn}
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, **extra)
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, **encryption_args(config))  # type: ignore[arg-type]
 
 
 def publish_release(s3: S3Client, config: DeployConfig, built: BuiltWheel) -> Release:

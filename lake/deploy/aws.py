@@ -95,7 +95,7 @@ def follow(
             current = describe()
             elapsed = time.monotonic() - started
             if current.state != last:
-                console.print(f"{what}: [bold]{current.state}[/] after {_duration(elapsed)}")
+                console.print(f"{what}: [bold]{current.state}[/] after {_duration(elapsed)}", soft_wrap=True)
                 last = current.state
             if current.finished:
                 return current

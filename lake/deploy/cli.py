@@ -67,10 +67,10 @@ def _reported() -> Iterator[None]:
     try:
         yield
     except (DeployConfigError, DeployError, ArgumentError, ContractError, LookupError, ValueError) as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     except (ClientError, BotoCoreError) as exc:
-        err_console.print(f"[red]AWS error:[/] {exc}")
+        err_console.print(f"[red]AWS error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -80,7 +80,19 @@ def _check_job(job: str) -> None:
         raise LookupError(f"no job {job!r}; jobs are {jobs}")
 
 
+def _check_account(config: DeployConfig, clients: Clients) -> None:
+    """Deploying with another account's credentials is the classic mistake: say so before uploading."""
+    account = clients.sts.get_caller_identity()["Account"]
+    if account != config.account_id:
+        err_console.print(
+            f"[yellow]warning:[/] these credentials are for account {account}, the job role is in "
+            f"{config.account_id} ({config.job_role_arn})",
+            soft_wrap=True,
+        )
+
+
 def _publish(config: DeployConfig, clients: Clients, wheel: Path | None) -> Release:
+    _check_account(config, clients)
     with console.status("building the lakeprep wheel" if wheel is None else "reading the wheel"):
         built, workdir = build_or_use(wheel)
     try:
@@ -90,22 +102,23 @@ def _publish(config: DeployConfig, clients: Clients, wheel: Path | None) -> Rele
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
     console.print(
-        f"release [bold]{release.release_id}[/] (git {release.git_sha or 'unknown'}) at {release.uri}"
+        f"release [bold]{release.release_id}[/] (git {release.git_sha or 'unknown'}) at {release.uri}",
+        soft_wrap=True,
     )
     return release
 
 
 def _finish(state: RunState, logs: list[str]) -> None:
     for line in logs:
-        console.print(f"  {line}")
+        console.print(f"  {line}", soft_wrap=True)
     if state.detail:
-        console.print(f"  {state.detail}")
+        console.print(f"  {state.detail}", soft_wrap=True)
     if not state.finished:
         return
     if not state.succeeded:
-        err_console.print(f"[red]run ended {state.state}[/]")
+        err_console.print(f"[red]run ended {state.state}[/]", soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"[green]run {state.state}[/]")
+    console.print(f"[green]run {state.state}[/]", soft_wrap=True)
 
 
 # -------------------------------------------------------------------------------------- deploy
@@ -115,7 +128,7 @@ def deploy_artifacts(env: EnvOption = None, wheel: WheelOption = None) -> None:
     with _reported():
         config = load_config(env)
         release = _publish(config, Clients.for_config(config), wheel)
-        console.print(f"EMR bootstrap action: {release.bootstrap_uri}")
+        console.print(f"EMR bootstrap action: {release.bootstrap_uri}", soft_wrap=True)
 
 
 @deploy_app.command("glue")
@@ -152,7 +165,7 @@ def glue_run(
         clients = Clients.for_config(config)
         name = config.glue_job_name(job)
         run_id = glue.start_run(clients.glue, config, job, arguments)
-        console.print(f"started Glue job {name}: run [bold]{run_id}[/]")
+        console.print(f"started Glue job {name}: run [bold]{run_id}[/]", soft_wrap=True)
         state = RunState("STARTED", finished=False)
         if wait:
             state = follow(lambda: glue.run_state(clients.glue, name, run_id), name, console, poll_seconds)
@@ -177,7 +190,9 @@ def emr_submit(
         clients = Clients.for_config(config)
         release = current_release(clients.s3, config)
         step_id = emr.submit_step(clients.emr, config, release, job, cluster_id, arguments)
-        console.print(f"added step [bold]{step_id}[/] to {cluster_id} (release {release.release_id})")
+        console.print(
+            f"added step [bold]{step_id}[/] to {cluster_id} (release {release.release_id})", soft_wrap=True
+        )
         state = RunState("PENDING", finished=False)
         if wait:
             state = follow(
@@ -205,7 +220,10 @@ def serverless_submit(
         release = current_release(clients.s3, config)
         client = clients.emr_serverless
         run_id = emr.submit_serverless(client, config, release, job, application_id, arguments)
-        console.print(f"started job run [bold]{run_id}[/] on {application_id} (release {release.release_id})")
+        console.print(
+            f"started job run [bold]{run_id}[/] on {application_id} (release {release.release_id})",
+            soft_wrap=True,
+        )
         state = RunState("SUBMITTED", finished=False)
         if wait:
             state = follow(
@@ -277,10 +295,10 @@ def iam_policy(
             Clients.for_config(config).iam.put_role_policy(
                 RoleName=role_name, PolicyName=attach, PolicyDocument=document
             )
-            err_console.print(f"put inline policy {attach} on role {role_name}")
+            err_console.print(f"put inline policy {attach} on role {role_name}", soft_wrap=True)
     if output:
         output.write_text(document + "\n")
-        err_console.print(f"wrote {output}")
+        err_console.print(f"wrote {output}", soft_wrap=True)
     else:
         typer.echo(document)
-    err_console.print(f"[dim]note: {iam.UNSCOPABLE_NOTE}[/]")
+    err_console.print(f"[dim]note: {iam.UNSCOPABLE_NOTE}[/]", soft_wrap=True)
