@@ -4,6 +4,8 @@ server for artifacts, one real wheel build per session, and one real run of the 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,13 @@ def aws(moto_endpoint: str, s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -
 def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> BuiltWheel:
     """The real wheel, built once with pip from this checkout (hatchling) and stamped."""
     return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def pip_install_target(requirement: str, target: Path) -> Path:
+    """``pip install --no-deps --target``: a package to look at without installing it here."""
+    command = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps"]
+    subprocess.run([*command, "--target", str(target), requirement], check=True)
+    return target
 
 
 def deployment(bucket: str, **overrides: Any) -> dict[str, Any]:

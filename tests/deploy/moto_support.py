@@ -8,7 +8,9 @@ idempotent deploys are exercised through the same boto3 call they make against A
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -102,3 +104,21 @@ def glue_backend(region: str) -> GlueBackend:
 
 def emr_backend(region: str) -> Any:
     return get_backend("emr")[ACCOUNT][region]
+
+
+def when_started(items: Callable[[], list[Any]], attribute: str, state: str) -> threading.Thread:
+    """In the background, set the first run/step that appears to ``state``: what the service does
+    when the job ends (moto never ends them by itself). Join the thread after the call under test."""
+
+    def settle() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = items()
+            if found:
+                setattr(found[0], attribute, state)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=settle)
+    thread.start()
+    return thread

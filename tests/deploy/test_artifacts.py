@@ -29,7 +29,7 @@ from lake.deploy.aws import Clients
 from lake.deploy.config import load_config
 from lake.lineage import git_sha
 from lake.paths import contracts_dir, job_script
-from tests.deploy.conftest import KMS_KEY, Aws
+from tests.deploy.conftest import KMS_KEY, Aws, pip_install_target
 
 pytestmark = pytest.mark.s3
 
@@ -49,21 +49,7 @@ def test_wheel_carries_jobs_contracts_and_code_version(built_wheel: BuiltWheel, 
     assert f"{BUILD_INFO_PATH},sha256=" in record
 
     # pip accepts the stamped wheel (RECORD hashes checked), and the installed package reports the sha.
-    target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--target",
-            str(target),
-            str(built_wheel.path),
-        ],
-        check=True,
-    )
+    target = pip_install_target(str(built_wheel.path), tmp_path / "site")
     env = {k: v for k, v in os.environ.items() if k != "LAKEPREP_GIT_SHA"} | {"PYTHONPATH": str(target)}
     out = subprocess.run(
         [

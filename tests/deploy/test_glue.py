@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -192,17 +190,10 @@ def test_failed_run_exits_non_zero(deployed: Path, aws: Aws) -> None:
     moto_support.set_transition(aws.moto, "glue::job_run", {"progression": "manual", "times": 10_000})
     backend = moto_support.glue_backend(REGION)
 
-    def fail_the_run() -> None:  # what Glue does when the script raises
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            runs = backend.get_job("lakeprep-test-clean").job_runs
-            if runs:
-                runs[0].status = "FAILED"
-                return
-            time.sleep(0.05)
-
-    failer = threading.Thread(target=fail_the_run)
-    failer.start()
+    # Glue failing the run, as when the script raises.
+    failer = moto_support.when_started(
+        lambda: backend.get_job("lakeprep-test-clean").job_runs, "status", "FAILED"
+    )
     result = lakeprep("glue", "run", "clean", "--env", str(deployed), "--wait", "--poll-seconds", "0.05")
     failer.join()
     assert result.exit_code == 1, result.output
