@@ -61,7 +61,12 @@ def job_options(script: Path) -> dict[str, str]:
         if not isinstance(node, ast.Assign):
             continue
         if any(isinstance(t, ast.Name) and t.id == "OPTIONS" for t in node.targets):
-            value = ast.literal_eval(node.value)
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                raise ValueError(
+                    f"{script}: OPTIONS must be a literal dict (deploy reads it without importing)"
+                ) from None
             if isinstance(value, dict):
                 return {str(k): str(v) for k, v in value.items()}
     return {}
