@@ -40,6 +40,7 @@ from lake.table import Table, TableError, WriteMode
 from lake.zones.clean import (
     all_rules,
     cast_to_contract,
+    column_lineage,
     columns_for_context,
     flag_rows,
     needs_salt,
@@ -176,6 +177,7 @@ def clean_dataset(
                 "anomalies": [a.message for a in anomalies],
             },
             quarantined_before=report.quarantined if quarantine_done else 0,
+            output_facets={"quality": report.as_dict(), "column_lineage": column_lineage(contract, raw.uri)},
         )
     finally:
         validated.unpersist()

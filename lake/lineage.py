@@ -89,13 +89,17 @@ class InputRef:
 
 @dataclass(frozen=True)
 class RowCounts:
+    """Where every input row of a run went. ``rows_excluded`` are rows a spec leaves out on
+    purpose (e.g. flights without an arrival have no label), counted so nothing is silent."""
+
     rows_in: int
     rows_out: int
     rows_quarantined: int = 0
+    rows_excluded: int = 0
 
     @property
     def balanced(self) -> bool:
-        return self.rows_in == self.rows_out + self.rows_quarantined
+        return self.rows_in == self.rows_out + self.rows_quarantined + self.rows_excluded
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ class RunContext:
         }
         if rows is not None:
             tags["rows"] = {"in": rows.rows_in, "out": rows.rows_out, "quarantined": rows.rows_quarantined}
+            if rows.rows_excluded:
+                tags["rows"]["excluded"] = rows.rows_excluded
         if contract is not None:
             tags["contract"] = {"name": contract[0], "hash": contract[1]}
         if extra:

@@ -86,14 +86,17 @@ def publish(
     contract: tuple[str, str] | None,
     extra_tags: Mapping[str, Any] | None = None,
     quarantined_before: int = 0,
+    output_facets: Mapping[str, Any] | None = None,
 ) -> Published:
     """Stage both frames, verify ``counts`` against the staged files, commit quarantine then target.
 
     ``quarantined_before`` counts rejected rows a killed earlier attempt already committed (they
-    are in ``counts`` but filtered out of ``rejected``)."""
+    are in ``counts`` but filtered out of ``rejected``). ``output_facets`` (quality, column
+    lineage) describe the target for the run's lineage events."""
     if not counts.balanced:
         raise AccountingError(
-            f"{target.table.ref}: {counts.rows_in} rows in but {counts.rows_out} out + {counts.rows_quarantined} quarantined"
+            f"{target.table.ref}: {counts.rows_in} rows in but {counts.rows_out} out + "
+            f"{counts.rows_quarantined} quarantined + {counts.rows_excluded} excluded"
         )
     staged_q = None
     if quarantine is not None and rejected is not None:
@@ -136,7 +139,14 @@ def publish(
         app_transactions=target.app_transactions,
         description=target.description,
     )
-    run.record_output(target.table.ref, target.table.uri, result_t.version, target.schema, rows=result_t.rows)
+    run.record_output(
+        target.table.ref,
+        target.table.uri,
+        result_t.version,
+        target.schema,
+        rows=result_t.rows,
+        **(output_facets or {}),
+    )
     log.info(
         "%s v%s: %d in, %d out, %d quarantined",
         target.table.ref,

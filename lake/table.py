@@ -49,6 +49,7 @@ from lake.storage import Storage, join
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
 
@@ -480,3 +481,10 @@ def list_tables(storage: Storage, zones: Iterable[Zone] = ZONES) -> list[Table]:
                 if table.exists():
                     tables.append(table)
     return tables
+
+
+def arrow_schema_of(schema: StructType) -> pa.Schema:
+    """A Spark schema as Arrow (timestamps as UTC micros, like every zone table)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lake.contracts.model import (
     AllowedValuesRule,
@@ -47,6 +47,7 @@ __all__ = [
     "load_contracts",
     "logical_type",
     "parse_contract",
+    "parse_document",
     "spark_schema_of",
 ]
 
@@ -57,15 +58,19 @@ class ContractError(ValueError):
     """A contract file that cannot be used; the message names the file and the field."""
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+def _error_location(loc: tuple[int | str, ...]) -> str:
+    """pydantic's error location as a readable field path: ``columns[3].type``."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 
 
-def parse_contract(text: str, source: str) -> Contract:
-    """Parse contract text; ``source`` is the file name used in error messages."""
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_document(text: str, source: str, model: type[ModelT], what: str = "contract") -> ModelT:
+    """YAML/JSON text to a typed model; every error names ``source`` and the field path."""
     try:
         data: Any = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
@@ -73,12 +78,17 @@ def parse_contract(text: str, source: str) -> Contract:
             f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}"
         ) from exc
     if not isinstance(data, dict):
-        raise ContractError(f"{source}: a contract must be a mapping, got {type(data).__name__}")
+        raise ContractError(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
     try:
-        contract = Contract.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{_location(err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(f"{_error_location(err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ContractError(f"{source}: {problems}") from None
+
+
+def parse_contract(text: str, source: str) -> Contract:
+    """Parse contract text; ``source`` is the file name used in error messages."""
+    contract = parse_document(text, source, Contract)
     contract._path = source
     return contract
 

@@ -27,6 +27,17 @@ PiiAction = Literal["none", "keep", "hash", "drop"]
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
+def repeated(names: list[str]) -> list[str]:
+    """The names that occur more than once (sorted), for "duplicate ..." errors."""
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def fingerprint_of(model: BaseModel) -> str:
+    """Stable short hash of a model's content (canonical JSON), recorded on the commits it governs."""
+    canonical = json.dumps(model.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
 class _Strict(BaseModel):
     """Unknown keys are errors: a typo in a contract must not silently disable a rule."""
 
@@ -204,7 +215,7 @@ class Contract(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
         names = [c.name for c in self.columns]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = repeated(names)
         if duplicates:
             raise ValueError(f"duplicate column names: {duplicates}")
         known = set(names)
@@ -237,9 +248,8 @@ class Contract(_Strict):
                 need(f"rule {rule.name!r}", [rule.column])
             if isinstance(rule, RangeRule):
                 self._check_range(rule, by_name[rule.column])
-        repeated = sorted({n for n in rule_names if rule_names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"duplicate rule names: {repeated}")
+        if repeated(rule_names):
+            raise ValueError(f"duplicate rule names: {repeated(rule_names)}")
         return self
 
     @staticmethod
@@ -276,8 +286,7 @@ class Contract(_Strict):
     @cached_property
     def fingerprint(self) -> str:
         """Stable hash of the contract's content; recorded on every commit it governs."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return fingerprint_of(self)
 
     # ----------------------------------------------------------------------------------- schemas
     def arrow_schema(self) -> pa.Schema:

@@ -50,7 +50,8 @@ class ValidationReport:
             "rows": self.rows,
             "quarantined": self.quarantined,
             "rows_out": self.rows_out,
-            "failures": {n: c for n, c in self.failures.items() if c},
+            "failures": dict(self.failures),
+            "severities": dict(self.severities),
             "null_counts": self.null_counts,
         }
 

@@ -220,3 +220,12 @@ def columns_for_context(contract: Contract, limit: int = 6) -> Sequence[str]:
     """Columns shown with a failing row in error messages (never PII)."""
     names = [SOURCE_FILE] + [c.name for c in contract.columns if c.pii == "none"]
     return names[:limit]
+
+
+def column_lineage(contract: Contract, raw_uri: str) -> dict[str, list[tuple[str, str, str, str]]]:
+    """Each cleaned column comes from the raw column of the same name: kept (string), cast, or hashed."""
+    lineage = {}
+    for column in contract.published_columns:
+        subtype = "IDENTITY" if column.logical.name == "string" and column.pii == "none" else "TRANSFORMATION"
+        lineage[column.name] = [(raw_uri, column.name, "DIRECT", subtype)]
+    return lineage

@@ -1,0 +1,309 @@
+"""Build a features table from cleaned tables, as a feature spec (schemas/features/<spec>.yaml) says.
+
+One row per example: `example_id`, `split` (train/validation/test from a hash of the id), the
+label, one column per feature and, when the spec asks, the assembled `features` vector. The
+pyspark.ml pipeline is fitted on the training split and saved beside the table; every commit
+records the exact input versions, the spec hash and the pipeline, so a training set can be rebuilt.
+
+    spark-submit jobs/featurize.py --lake .lake [--spec flight_delay] [--full-refresh]
+    spark-submit jobs/featurize.py --rebuild-version 3 [--output flight_delay_v3]
+    spark-submit jobs/featurize.py --apply --where "month = 12" --output flight_delay_scoring
+
+Incremental by default: when the spec is unchanged and the base table only grew, only the new base
+rows are featurized, with the saved pipeline (no refit); anything else rebuilds from scratch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lake.contracts import ContractError
+from lake.features import pipeline as ml
+from lake.features.build import EXCLUDED, SPLIT, examples
+from lake.features.lineage import feature_lineage
+from lake.features.spec import FeatureSpec, load_feature_spec, recorded_spec, save_spec
+from lake.lineage import InputRef, RowCounts
+from lake.paths import contracts_dir
+from lake.publish import Target, publish
+from lake.quality.metrics import Metric, append_metrics
+from lake.runtime import JobRun
+from lake.table import Table, TableError, WriteMode, arrow_schema_of
+
+log = logging.getLogger("lakeprep.featurize")
+
+OPTIONS = {
+    "spec": "feature spec(s) under <contracts>/features, comma-separated (default: all)",
+    "full-refresh": "refit and rebuild the whole table even when only new base rows arrived",
+    "rebuild-version": "rebuild features version N from the input versions and spec it recorded",
+    "apply": "transform with a saved pipeline (no refit) and write --output; for inference data",
+    "where": 'with --apply: SQL filter on the base table, e.g. "month = 12"',
+    "pipeline": "with --apply: pipeline artifact URI (default: the latest features commit's)",
+    "output": "features-zone table to write for --apply / --rebuild-version",
+}
+
+
+def _read_inputs(
+    run: JobRun, spec: FeatureSpec, versions: dict[str, int]
+) -> tuple[dict[str, DataFrame], list[InputRef]]:
+    frames, refs = {}, []
+    for dataset in spec.inputs:
+        table = Table(run.storage, "cleaned", dataset)
+        frames[dataset] = table.read(run.spark, versions[dataset])
+        ref = InputRef(table.ref, table.uri, versions[dataset])
+        refs.append(ref)
+        run.record_input(ref, table.arrow_schema(versions[dataset]))
+    return frames, refs
+
+
+def _current_versions(run: JobRun, spec: FeatureSpec) -> dict[str, int]:
+    versions = {}
+    for dataset in spec.inputs:
+        version = Table(run.storage, "cleaned", dataset).version()
+        if version is None:
+            raise TableError(
+                f"feature set {spec.name} reads cleaned/{dataset}, which does not exist: run clean first"
+            )
+        versions[dataset] = version
+    return versions
+
+
+def _recorded_versions(tags: dict[str, Any]) -> dict[str, int]:
+    return {
+        i["table"].split("/", 1)[1]: i["version"]
+        for i in tags.get("inputs", [])
+        if i["table"].startswith("cleaned/")
+    }
+
+
+def _account(candidates: DataFrame, spec: FeatureSpec) -> tuple[RowCounts, dict[str, int], dict[str, int]]:
+    """One aggregation: rows in, per exclusion reason, per split, and positive labels."""
+    reasons = list(spec.label.exclude) + [f"no_{j.dataset}" for j in spec.joins if j.how == "inner"]
+    row = candidates.agg(
+        F.count(F.lit(1)).alias("rows"),
+        *[F.sum((F.col(EXCLUDED) == r).cast("long")).alias(f"x{i}") for i, r in enumerate(reasons)],
+        *[
+            F.sum((F.col(EXCLUDED).isNull() & (F.col(SPLIT) == s)).cast("long")).alias(s)
+            for s in ("train", "validation", "test")
+        ],
+        F.sum(F.when(F.col(EXCLUDED).isNull(), F.col(spec.label.name))).alias("positives"),
+    ).first()
+    assert row is not None
+    excluded = {r: int(row[f"x{i}"] or 0) for i, r in enumerate(reasons)}
+    splits = {s: int(row[s] or 0) for s in ("train", "validation", "test")}
+    total = int(row["rows"])
+    counts = RowCounts(total, sum(splits.values()), 0, sum(excluded.values()))
+    return counts, excluded, splits | {"positives": int(row["positives"] or 0)}
+
+
+def build(
+    run: JobRun,
+    spec: FeatureSpec,
+    target: Table,
+    versions: dict[str, int],
+    *,
+    mode: str,
+    pipeline_uri: str | None,
+    base_files: list[str] | None = None,
+    where: str | None = None,
+    keep_unlabelled: bool = False,
+    extra_tags: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Featurize and commit. ``pipeline_uri`` given: transform with it (no refit); else fit a new
+    pipeline on the training split and save it beside ``target``."""
+    frames, refs = _read_inputs(run, spec, versions)
+    base_table = Table(run.storage, "cleaned", spec.base)
+    base = (
+        base_table.read(run.spark, versions[spec.base], files=base_files)
+        if base_files is not None
+        else frames[spec.base]
+    )
+    if where:
+        base = base.where(F.expr(where))
+    others = {d: f for d, f in frames.items() if d != spec.base}
+    candidates = examples(base, others, frames[spec.base], spec).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts, excluded, balance = _account(candidates, spec)
+        rows = candidates if keep_unlabelled else candidates.where(F.col(EXCLUDED).isNull())
+        if keep_unlabelled:
+            counts = RowCounts(counts.rows_in, counts.rows_in)
+        inputs = ml.model_inputs(rows, spec).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            if pipeline_uri is None:
+                model = ml.fit(spec, inputs)
+                pipeline_uri = f"{target.uri}/_pipelines/{run.run.run_id}"
+                ml.save(model, pipeline_uri)
+                save_spec(run.storage, pipeline_uri, spec)
+            else:
+                model = ml.load(pipeline_uri)
+            out = ml.transform(model, spec, inputs)
+            current = target.version()
+            sequence = 0 if current is None else current + 1
+            write_mode: WriteMode = "append" if mode == "incremental" else "overwrite"
+            published = publish(
+                run,
+                target=Target(
+                    target,
+                    arrow_schema_of(out.schema),
+                    write_mode,
+                    (SPLIT,),
+                    app_transactions=((f"featurize:{target.name}", sequence),),
+                    description=spec.description,
+                ),
+                rows=out,
+                quarantine=None,
+                rejected=None,
+                counts=counts,
+                inputs=refs,
+                contract=(spec.name, spec.fingerprint),
+                extra_tags={
+                    "mode": mode,
+                    "spec": {"name": spec.name, "hash": spec.fingerprint},
+                    "pipeline": pipeline_uri,
+                    "excluded": excluded,
+                    "examples": balance,
+                    **(extra_tags or {}),
+                },
+                output_facets={
+                    "column_lineage": feature_lineage(
+                        spec, {d: Table(run.storage, "cleaned", d).uri for d in spec.inputs}
+                    )
+                },
+            )
+        finally:
+            inputs.unpersist()
+    finally:
+        candidates.unpersist()
+    version = published.target.version if published.target else None
+    labelled = balance["train"] + balance["validation"] + balance["test"]
+    append_metrics(
+        run.storage,
+        run.run,
+        target.ref,
+        version,
+        [
+            Metric("rows_in", None, counts.rows_in),
+            Metric("rows_out", None, counts.rows_out),
+            *[Metric("rows_excluded", reason, n) for reason, n in excluded.items()],
+            *[Metric("split_rows", s, balance[s]) for s in ("train", "validation", "test")],
+            Metric("label_rate", spec.label.name, balance["positives"] / labelled if labelled else 0.0),
+        ],
+    )
+    return {
+        "spec": spec.name,
+        "table": target.ref,
+        "mode": mode,
+        "version": version,
+        "rows_in": counts.rows_in,
+        "rows_out": counts.rows_out,
+        "excluded": excluded,
+        "examples": balance,
+        "pipeline": pipeline_uri,
+    }
+
+
+def featurize(run: JobRun, spec: FeatureSpec, full_refresh: bool) -> dict[str, Any]:
+    target = Table(run.storage, "features", spec.name)
+    versions = _current_versions(run, spec)
+    last = target.history(1)[0].tags if target.exists() else {}
+    same_spec = last.get("spec", {}).get("hash") == spec.fingerprint
+    recorded = _recorded_versions(last)
+    if same_spec and recorded == versions and not full_refresh:
+        log.info("%s is up to date with %s", target.ref, versions)
+        return {"spec": spec.name, "table": target.ref, "skipped": "up to date", "version": target.version()}
+    base_files = None
+    if same_spec and not full_refresh and spec.base in recorded and last.get("pipeline"):
+        others_unchanged = all(recorded.get(d) == v for d, v in versions.items() if d != spec.base)
+        added = Table(run.storage, "cleaned", spec.base).added_since(recorded[spec.base])
+        base_files = added if others_unchanged else None
+    if base_files is not None:
+        return build(
+            run,
+            spec,
+            target,
+            versions,
+            mode="incremental",
+            pipeline_uri=last["pipeline"],
+            base_files=base_files,
+        )
+    return build(run, spec, target, versions, mode="full", pipeline_uri=None)
+
+
+def rebuild(run: JobRun, spec_name: str, version: int, output: str | None) -> dict[str, Any]:
+    """Rebuild features version ``version`` from what its commit recorded: input versions and spec."""
+    source = Table(run.storage, "features", spec_name)
+    tags = source.commit_tags(version)
+    if "pipeline" not in tags:
+        raise TableError(f"{source.ref} v{version} was not written by featurize; nothing to rebuild from")
+    spec = recorded_spec(run.storage, tags["pipeline"])
+    target = Table(run.storage, "features", output or f"{spec_name}__v{version}")
+    # A full build is refitted from the data (the spec and inputs are enough); an incremental
+    # version was transformed by its recorded pipeline, so that pipeline is reused.
+    pipeline_uri = None if tags.get("mode") == "full" else tags["pipeline"]
+    return build(
+        run,
+        spec,
+        target,
+        _recorded_versions(tags),
+        mode="rebuild",
+        pipeline_uri=pipeline_uri,
+        extra_tags={"rebuilt_from": {"table": source.ref, "version": version}},
+    )
+
+
+def apply(
+    run: JobRun, spec_name: str, output: str, where: str | None, pipeline_uri: str | None
+) -> dict[str, Any]:
+    """Transform current inputs with a saved pipeline (the training-time transforms, never refitted)."""
+    source = Table(run.storage, "features", spec_name)
+    if pipeline_uri is None:
+        if not source.exists():
+            raise TableError(f"no {source.ref} yet: train it first, or pass --pipeline")
+        pipeline_uri = source.history(1)[0].tags["pipeline"]
+    spec = recorded_spec(run.storage, pipeline_uri)
+    target = Table(run.storage, "features", output)
+    return build(
+        run,
+        spec,
+        target,
+        _current_versions(run, spec),
+        mode="apply",
+        pipeline_uri=pipeline_uri,
+        where=where,
+        keep_unlabelled=True,
+        extra_tags={"applied": {"pipeline": pipeline_uri, "where": where}},
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    with JobRun("featurize", argv, OPTIONS, __doc__ or "") as run:
+        folder = contracts_dir(run.args.get("contracts"))
+        names = run.args.list("spec") or sorted(p.stem for p in (Path(folder) / "features").glob("*.y*ml"))
+        if not names:
+            raise ContractError(f"no feature specs in {Path(folder) / 'features'}")
+        rebuild_version = run.args.integer("rebuild-version")
+        output = run.args.get("output")
+        if rebuild_version is not None or run.args.flag("apply"):
+            if len(names) != 1:
+                raise SystemExit("--rebuild-version / --apply work on one --spec at a time")
+            if rebuild_version is not None:
+                results = [rebuild(run, names[0], rebuild_version, output)]
+            else:
+                if not output:
+                    raise SystemExit("--apply needs --output <table name>")
+                results = [apply(run, names[0], output, run.args.get("where"), run.args.get("pipeline"))]
+        else:
+            full_refresh = run.args.flag("full-refresh")
+            results = [featurize(run, load_feature_spec(Path(folder), name), full_refresh) for name in names]
+        run.summary["features"] = results
+        return results
+
+
+if __name__ == "__main__":
+    main()

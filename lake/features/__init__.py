@@ -1,0 +1,1 @@
+"""Feature sets: declarative specs, SQL derivations, fitted pyspark.ml pipelines, drift."""
