@@ -11,6 +11,10 @@ SPARK35_VENV := .venv-spark35
 JARS := .cache/jars
 S3A_JARS := $(JARS)/hadoop-aws-3.3.1.jar $(JARS)/aws-java-sdk-bundle-1.11.901.jar
 PIP := pip --disable-pip-version-check -q
+BENCH_VENV := .venv-bench
+BENCH_EXTRAS := spark,features,labeling,sample
+BENCH_PEERS := "pyspark==4.0.*" "pandera[pyspark]==0.35.0" "great_expectations[spark]==1.24.1" \
+	"scikit-activeml==1.0.1" "psutil>=5.9"
 
 export LAKEPREP_PII_SALT ?= lakeprep-local-demo-salt
 export PYTHONDONTWRITEBYTECODE := 1
@@ -35,11 +39,12 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-bench: java setup
-	$(VENV)/bin/python -m bench.run
+## make bench / bench-quick: the benchmark suite (bench/results/); peers live only in .venv-bench
+bench: java $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m bench.run
 
-bench-quick: java setup
-	$(VENV)/bin/python -m bench.run --quick
+bench-quick: java $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m bench.run --quick
 
 java:
 	@command -v java >/dev/null 2>&1 || { \
@@ -56,6 +61,14 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m $(PIP) install --upgrade pip
 	$(PY) -m $(PIP) install -e ".[$(EXTRAS)]"
+	touch $@
+
+# The benchmark's peers (pandera, Great Expectations, scikit-activeml) and psutil get their own
+# virtualenv: they never enter the project's environment or its pins.
+$(BENCH_VENV)/.installed: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m $(PIP) install --upgrade pip
+	$(BENCH_VENV)/bin/python -m $(PIP) install -e ".[$(BENCH_EXTRAS)]" $(BENCH_PEERS)
 	touch $@
 
 setup-test: setup $(LS_VENV)/.installed $(SPARK35_VENV)/.installed $(S3A_JARS)
