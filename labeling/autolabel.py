@@ -2,11 +2,16 @@
 
 Given a random validation slice of human labels, the model's confidence on each item and whether its
 prediction matched the human label, find the lowest confidence threshold whose machine labels are at
-least ``target`` accurate. For each candidate threshold t (a grid fixed by the confidences alone, never
-by correctness) the one-sided Clopper-Pearson lower bound on the accuracy of items with confidence >= t
-is computed at level alpha / (number of candidates) (Bonferroni). A threshold is accepted only when that
-lower bound reaches the target, so the probability that *any* accepted threshold is in truth below the
-target is at most alpha = 1 - confidence_level. The lowest accepted threshold (largest coverage) wins.
+least ``target`` accurate.
+
+Candidate thresholds are fixed by the confidences alone (never by correctness): the confidence at which
+the top n validation items are covered, for n growing from a start (at least ``min_count``, at least the
+top ``start_fraction`` of the slice) to all of them. They are tested in that order - most confident
+first - with a one-sided Clopper-Pearson lower bound on the accuracy of the items at or above each, and
+testing stops at the first threshold whose bound misses the target (fixed-sequence testing, as in
+Angelopoulos et al., "Learn then Test"). Every threshold accepted before the stop is then, jointly,
+at least ``target`` accurate with probability ``confidence_level``; no correction for the number of
+candidates is needed because the order is set in advance. The last accepted threshold wins.
 
 Accuracy is measured against human labels: annotator noise caps what can be shown (with 3% noise a
 perfect model measures about 97%).
@@ -56,15 +61,14 @@ def min_count_for(target: float, alpha: float) -> int:
     return int(np.floor(np.log(alpha) / np.log(target))) + 1
 
 
-def candidate_thresholds(confidence: NDArray[np.float64], min_count: int, max_candidates: int) -> list[float]:
-    """Thresholds at geometrically spaced coverages, from ``min_count`` items up to all of them."""
+def candidate_thresholds(confidence: NDArray[np.float64], start: int, steps: int) -> list[float]:
+    """Descending thresholds covering the top ``start`` ... all validation items, in about ``steps`` steps."""
     ordered = np.sort(np.asarray(confidence, dtype=np.float64))[::-1]
     n = len(ordered)
-    if n < min_count:
+    if n < start or n == 0:
         return []
-    counts = np.unique(np.geomspace(min_count, n, num=max_candidates).round().astype(int))
-    thresholds = sorted({float(ordered[c - 1]) for c in counts}, reverse=True)
-    return thresholds[:max_candidates]
+    counts = np.unique(np.linspace(start, n, num=steps).round().astype(int))
+    return sorted({float(ordered[c - 1]) for c in counts}, reverse=True)
 
 
 def calibrate_threshold(
@@ -73,9 +77,10 @@ def calibrate_threshold(
     target: float,
     confidence_level: float = 0.95,
     min_count: int = 30,
-    max_candidates: int = 5,
+    start_fraction: float = 0.1,
+    steps: int = 50,
 ) -> Calibration:
-    """The lowest confidence threshold whose accuracy lower bound reaches ``target`` (see module doc)."""
+    """The lowest confidence threshold reached by fixed-sequence testing (see the module doc)."""
     conf = np.asarray(confidence, dtype=np.float64)
     hits = np.asarray(correct, dtype=bool)
     if conf.shape != hits.shape:
@@ -83,36 +88,32 @@ def calibrate_threshold(
     alpha = 1.0 - confidence_level
     n = len(conf)
     overall = float(hits.mean()) if n else None
-    # Below this many items even a perfect record cannot prove the target: no point testing there.
-    floor = max(min_count, min_count_for(target, alpha / max_candidates))
-    candidates = candidate_thresholds(conf, floor, max_candidates)
-    if not candidates:
-        return Calibration(None, target, confidence_level, n, overall, 0, 0, None, None, 0)
-    level = alpha / len(candidates)
-    best: tuple[float, int, int, float] | None = None
-    for threshold in candidates:  # descending: coverage grows as we go
+    # below this many items even a perfect record cannot prove the target: no test starts there
+    start = max(min_count, min_count_for(target, alpha), int(np.ceil(start_fraction * n)))
+    candidates = candidate_thresholds(conf, start, steps)
+    tested: list[tuple[float, int, int, float]] = []
+    for threshold in candidates:  # most confident first: coverage grows, accuracy (usually) falls
         above = conf >= threshold
         total, good = int(above.sum()), int(hits[above].sum())
-        bound = accuracy_lower_bound(good, total, level)
-        if bound >= target:
-            best = (threshold, total, good, bound)
-    if best is None:
-        top = candidates[0]
-        above = conf >= top
-        total, good = int(above.sum()), int(hits[above].sum())
+        tested.append((threshold, total, good, accuracy_lower_bound(good, total, alpha)))
+        if tested[-1][3] < target:
+            break
+    accepted = [t for t in tested if t[3] >= target]
+    if not accepted:
+        first = tested[0] if tested else None
         return Calibration(
             None,
             target,
             confidence_level,
             n,
             overall,
-            total,
-            good,
-            good / total if total else None,
-            accuracy_lower_bound(good, total, level),
-            len(candidates),
+            first[1] if first else 0,
+            first[2] if first else 0,
+            first[2] / first[1] if first else None,
+            first[3] if first else None,
+            len(tested),
         )
-    threshold, total, good, bound = best
+    threshold, total, good, bound = accepted[-1]
     return Calibration(
-        threshold, target, confidence_level, n, overall, total, good, good / total, bound, len(candidates)
+        threshold, target, confidence_level, n, overall, total, good, good / total, bound, len(tested)
     )

@@ -250,9 +250,7 @@ class Campaign:
                 batch_items=len(last.items),
                 note="pushed a batch planned before an interruption",
             )
-        if state.open_batches:
-            open_ids = ", ".join(b.batch_id for b in state.open_batches)
-            raise CampaignError(f"batch {open_ids} is still open: run `sync` (or `close-batch`) first")
+        self._require_closed(state)
         if state.finished:
             return RoundResult(
                 max(state.trained, default=0), finished=state.finished.get("reason"), note="campaign finished"
@@ -404,11 +402,17 @@ class Campaign:
         return rows
 
     def _stop_reason(self, spec: CampaignSpec, state: CampaignState, left: int, machine: int) -> str | None:
-        if left == 0:
-            return "target_reached" if machine else "pool_exhausted"
+        if left == 0:  # every item labelled: by machine at the target (at least in part), or all by humans
+            return "target_reached" if machine or state.machine_labelled else "pool_exhausted"
         if capacity(spec, state) <= 0:
             return "budget"
         return None
+
+    @staticmethod
+    def _require_closed(state: CampaignState) -> None:
+        if state.open_batches:
+            open_ids = ", ".join(b.batch_id for b in state.open_batches)
+            raise CampaignError(f"batch {open_ids} is still open: run `sync` (or `close-batch`) first")
 
     def _plan_and_push(self, ctx: RunContext, spec: CampaignSpec, batch: Batch) -> None:
         """Record the plan first: a crash before the push leaves a planned batch the next call pushes."""
@@ -551,8 +555,7 @@ class Campaign:
         """Send human-labelled items that cleanlab finds likely mislabelled back for more annotations."""
         state = self.state()
         spec = state.spec
-        if state.open_batches:
-            raise CampaignError("a batch is open: sync it before a review")
+        self._require_closed(state)
         labelled = load_labelled(self.spark, self.storage, spec, self.store)
         if labelled.items.empty:
             raise CampaignError("no human labels to review yet")

@@ -114,7 +114,7 @@ class CampaignStore:
             return []
         rows = (
             self.state.snapshot()
-            .to_pyarrow_table(partitions=[("campaign", "=", self.campaign)])
+            .to_pyarrow_table(filters=[("campaign", "=", self.campaign)])
             .sort_by([("recorded_at", "ascending"), ("seq", "ascending")])
             .to_pylist()
         )

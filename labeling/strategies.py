@@ -143,7 +143,8 @@ def select(
 
 
 def cold_start(method: ColdStart, embeddings: FloatArray, k: int, seed: int = 0) -> IndexArray:
-    """The first batch, before any model exists: k-means strata (proportional), a k-center spread, or random."""
+    """The first batch, before any model exists: k-means strata (picks proportional to their sizes),
+    a k-center spread, or random."""
     points = np.asarray(embeddings, dtype=np.float64)
     n = len(points)
     k = min(k, n)
@@ -151,7 +152,8 @@ def cold_start(method: ColdStart, embeddings: FloatArray, k: int, seed: int = 0)
         return random_choice(n, k, seed)
     if method == "diverse":
         return k_center_greedy(points, k, None, seed)
-    clusters = min(k, 10, n)
+    # about five picks per stratum (at most ten strata): fewer, larger strata keep rounding small
+    clusters = min(10, max(2, k // 5), n)
     assignment = KMeans(n_clusters=clusters, n_init=4, random_state=seed).fit_predict(points)
     quota = proportional_quota(np.bincount(assignment, minlength=clusters), k)
     rng = np.random.default_rng(seed)

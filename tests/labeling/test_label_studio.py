@@ -1,0 +1,132 @@
+"""The Label Studio backend against a real server: project from the label set, tasks with predictions,
+annotations made through the API, sync, and a server stopped and restarted mid-batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+from label_studio_sdk import LabelStudio
+from pyspark.sql import SparkSession
+from typer.testing import CliRunner
+
+from labeling.backends import BackendUnavailableError
+from labeling.backends.label_studio import BATCH_FIELD, ID_FIELD, LabelStudioBackend
+from labeling.campaign import Campaign
+from labeling.spec import Budget, LabelStudioBackendSpec
+from lake.cli import app
+from lake.storage import Storage
+from lake.table import Table
+from tests.labeling.conftest import LS_TOKEN, LabelStudioServer
+
+LABELS = ("malignant", "benign")  # the breast-cancer target: 0 = malignant, 1 = benign
+
+
+def batch_tasks(client: LabelStudio, project: int, batch_id: str) -> list[Any]:
+    return [
+        t
+        for t in client.tasks.list(project=project, fields="all", page_size=50)
+        if t.data[BATCH_FIELD] == batch_id
+    ]
+
+
+def annotate(client: LabelStudio, tasks: list[Any], truth: dict[str, str]) -> None:
+    """What an annotator does in the UI: submit one choice per task."""
+    for task in tasks:
+        label = truth[task.data[ID_FIELD]]
+        client.annotations.create(
+            id=task.id,
+            result=[
+                {"from_name": "label", "to_name": "item", "type": "choices", "value": {"choices": [label]}}
+            ],
+        )
+
+
+@pytest.mark.label_studio
+def test_label_studio_campaign_survives_a_server_restart(
+    spark: SparkSession, lake: Storage, cancer_features: Table, ls_env: LabelStudioServer
+) -> None:
+    campaign = Campaign.create(
+        lake,
+        name="ls-cancer",
+        source=cancer_features.ref,
+        id_column="example_id",
+        display_columns=["text"],
+        labels=LABELS,
+        backend=LabelStudioBackendSpec(url=ls_env.url, page_size=7),
+        budget=Budget(max_items=60, cost_per_label=0.5),
+        feature_columns=[f"f{j:02d}" for j in range(8)],
+        batch_size=20,
+        validation_fraction=0.25,
+        autolabel=False,
+        spark=spark,
+    )
+    project_id = int(campaign.state().backend["project_id"])
+    client = LabelStudio(base_url=ls_env.url, api_key=LS_TOKEN)
+    project = client.projects.get(id=project_id)
+    assert project.title == "lakeprep: ls-cancer"
+    assert all(f'<Choice value="{label}"/>' in project.label_config for label in LABELS)
+    truth = {
+        i: LABELS[v]
+        for i, v in zip(*pl.read_delta(cancer_features.uri).select("example_id", "label"), strict=True)
+    }
+
+    # the same title is found again, never created twice
+    again = LabelStudioBackend(campaign.state().spec, {})
+    assert again.prepare()["project_id"] == project_id
+
+    first = campaign.round()
+    assert first.batch_id == "b001"
+    tasks = batch_tasks(client, project_id, "b001")
+    assert len(tasks) == 20
+    assert not any(t.predictions for t in tasks)
+    batch = campaign.state().batches["b001"]
+    assert campaign.backend().push(batch, [])["imported"] == 0  # a repeated push imports nothing
+    assert len(batch_tasks(client, project_id, "b001")) == 20
+    annotate(client, tasks, truth)
+    assert campaign.sync()[0].new == 20
+    assert not campaign.state().open_batches
+
+    second = campaign.round()
+    assert second.batch_id == "b002"
+    assert second.model_version
+    tasks = sorted(batch_tasks(client, project_id, "b002"), key=lambda t: t.id)
+    plan = campaign.state().batches["b002"]
+    for task in tasks:
+        item = plan.item(task.data[ID_FIELD])
+        assert item is not None
+        if item.purpose == "validation":
+            assert not task.predictions
+        else:
+            (prediction,) = task.predictions
+            assert prediction.model_version == second.model_version
+            assert 0.5 <= prediction.score <= 1.0
+            assert prediction.result[0]["value"]["choices"] == [item.predicted]
+
+    annotate(client, tasks[:10], truth)
+    partial = campaign.sync()[0]
+    assert (partial.new, partial.stored, partial.complete) == (10, 10, False)
+
+    ls_env.stop()
+    with pytest.raises(BackendUnavailableError):
+        campaign.sync()
+    down = CliRunner().invoke(app, ["campaign", "sync", "ls-cancer", "--lake", lake.root])
+    assert down.exit_code == 3, down.output
+    assert LS_TOKEN not in down.output
+    assert pl.read_delta(lake.uri("labels", "ls-cancer")).height == 30
+
+    ls_env.start()
+    resumed = campaign.sync()[0]
+    assert (resumed.new, resumed.stored, resumed.complete) == (0, 10, False)
+    annotate(client, tasks[10:], truth)
+    done = campaign.sync()[0]
+    assert (done.new, done.stored, done.complete) == (10, 20, True)
+
+    labels = pl.read_delta(lake.uri("labels", "ls-cancer"))
+    assert labels.height == 40 == labels["annotation_key"].n_unique()
+    assert labels["annotation_key"].str.starts_with(f"ls:{project_id}:").all()
+    assert (labels["annotator_id"] == "ls-user:1").all()
+    assert all(truth[i] == label for i, label in zip(labels["example_id"], labels["label"], strict=True))
+    status = campaign.status()
+    assert (status.human_items, status.spent, status.open_batches) == (40, 20.0, [])
