@@ -201,7 +201,7 @@ class OpenLineageObserver:
         self.namespace = namespace or os.environ.get("LAKEPREP_OPENLINEAGE_NAMESPACE", "lakeprep")
         self.clients = [client or OpenLineageClient(transport=LakeTransport(storage))]
         if client is None and _configured_elsewhere():
-            self.clients.append(OpenLineageClient.from_environment())
+            self.clients.append(OpenLineageClient())  # its own configuration: env, openlineage.yml
 
     def _emit(self, event: RunEvent) -> None:
         for client in self.clients:

