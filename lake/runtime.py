@@ -8,6 +8,7 @@ Arguments follow Glue's convention (``--name value``; unknown ones such as ``--J
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ COMMON_OPTIONS: dict[str, str] = {
     "lake": "lake root: a local folder or s3://bucket/prefix (default: $LAKEPREP_LAKE or ./.lake)",
     "contracts": "folder of dataset contracts (default: the bundled schemas/)",
     "run-id": "run id to record (default: generated; on Glue the JOB_RUN_ID)",
+    "kms-key-id": "KMS key for the Delta log and driver-written files on S3 (default: $LAKEPREP_KMS_KEY_ID)",
     "JOB_NAME": "set by AWS Glue; enables awsglue Job.init/commit",
 }
 
@@ -144,6 +146,8 @@ class JobRun:
             raise SystemExit(0)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("py4j").setLevel(logging.WARNING)
+        if self.args.get("kms-key-id"):
+            os.environ["LAKEPREP_KMS_KEY_ID"] = self.args.require("kms-key-id")
         self.storage = Storage.resolve(self.args.get("lake"))
         on_glue = _on_glue(self.args)
         params = {k: v for k, v in self.args.values.items() if k in self.options and k != "JOB_NAME"}

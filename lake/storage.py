@@ -86,6 +86,11 @@ class Storage:
         if os.environ.get("LAKEPREP_S3_UNSAFE_RENAME", "").lower() in {"1", "true", "yes"}:
             # Only for S3-compatible stores without conditional PUT and a single writer per table.
             options["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+        kms_key = os.environ.get("LAKEPREP_KMS_KEY_ID")
+        if kms_key:
+            # Delta log entries and driver-written tables use the lake's key, like Spark's writes.
+            options["AWS_SERVER_SIDE_ENCRYPTION"] = "aws:kms"
+            options["AWS_SSE_KMS_KEY_ID"] = kms_key
         return options
 
     # -------------------------------------------------------------------------------- pyarrow

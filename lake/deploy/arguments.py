@@ -32,6 +32,8 @@ class ArgumentError(ValueError):
 def job_arguments(config: DeployConfig, job: str) -> dict[str, str]:
     """What every run of ``job`` in this environment gets: the lake, secret ids, configured extras."""
     arguments = {"--lake": config.lake_root}
+    if config.kms_key_arn:
+        arguments["--kms-key-id"] = config.kms_key_arn  # delta-rs commits use the lake's key too
     if config.pii_salt_secret_arn and PII_SALT_OPTION in job_options(paths.job_script(job)):
         arguments[f"--{PII_SALT_OPTION}"] = config.pii_salt_secret_arn
     override = config.glue.jobs.get(job)
