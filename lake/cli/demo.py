@@ -47,7 +47,7 @@ def demo(
 def summary(lake: str | None) -> None:
     storage = storage_for(lake)
     table = RichTable(title=f"lake {storage.root}")
-    for column in ("table", "version", "rows", "quarantined (last run)", "job"):
+    for column in ("table", "version", "rows", "last run: in", "quarantined", "excluded", "job"):
         table.add_column(column, justify="left" if column in {"table", "job"} else "right")
     for item in list_tables(storage):
         last = item.history(1)[0]
@@ -56,7 +56,7 @@ def summary(lake: str | None) -> None:
             item.ref,
             str(last.version),
             f"{item.row_count():,}",
-            f"{rows['quarantined']:,}" if "quarantined" in rows else "-",
+            *[f"{rows[k]:,}" if k in rows else "-" for k in ("in", "quarantined", "excluded")],
             str(last.tags.get("job", "-")),
         )
     console.print(table)
