@@ -124,6 +124,13 @@ def test_app_transactions_make_commits_idempotent(spark: SparkSession, lake: Sto
     )
     assert table.app_version("batch:x") == 7
     assert table.app_versions(["batch:x", "batch:y"]) == {"batch:x": 7, "batch:y": None}
+    write = {"schema": SCHEMA, "mode": "append", "tags": TAGS}
+    again = table.write(frame(spark, ROWS), run_id="r1", app_transactions=[("batch:x", 7)], **write)  # type: ignore[arg-type]
+    assert again.skipped  # the same run committed twice adds nothing
+    assert (DeltaTable(table.uri).version(), pl.read_delta(table.uri).height) == (0, 5)
+    newer = table.write(frame(spark, ROWS[:1]), run_id="r2", app_transactions=[("batch:x", 8)], **write)  # type: ignore[arg-type]
+    assert not newer.skipped
+    assert pl.read_delta(table.uri).height == 6
 
 
 def test_a_run_killed_before_its_commit_leaves_the_table_unchanged(
