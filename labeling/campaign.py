@@ -73,8 +73,12 @@ class BatchSync:
     notes: list[str] = field(default_factory=list)
 
 
-def numeric_columns(schema: pa.Schema, exclude: Sequence[str]) -> list[str]:
-    """Candidate feature columns: every numeric column not excluded (ids, the truth, splits)."""
+def default_features(schema: pa.Schema, exclude: Sequence[str]) -> list[str]:
+    """The assembled ``features`` vector when the table has one (as the featurize job writes it), else
+    every numeric column not excluded (ids, the truth, splits)."""
+    vector = next((f for f in schema if f.name == "features" and pa.types.is_list(f.type)), None)
+    if vector is not None and pa.types.is_floating(vector.type.value_type):
+        return ["features"]
     return [
         f.name
         for f in schema
@@ -144,6 +148,8 @@ class Campaign:
         state = state or self.state()
         if self._backend is None:
             self._backend = open_backend(state.spec, self.storage, state.backend)
+        elif state.backend and not self._backend.state:  # an injected backend learns the recorded project
+            self._backend.state = dict(state.backend)
         if not state.backend:
             info = self._backend.prepare()
             ctx = self._context("backend")
@@ -183,7 +189,7 @@ class Campaign:
         schema = table.arrow_schema(version)
         truth = backend.truth_column if isinstance(backend, SimulatedBackendSpec) else None
         if feature_columns is None:
-            feature_columns = numeric_columns(
+            feature_columns = default_features(
                 schema, [id_column, *(c for c in [truth] if c), "label", "split"]
             )
         missing = [
@@ -210,7 +216,12 @@ class Campaign:
         if campaign.exists():
             existing = campaign.state().spec
             if existing.model_copy(update={"pool_size": 0}) != draft:
-                raise CampaignError(f"campaign {name!r} exists with a different definition")
+                pinned = (
+                    f" (it is pinned to {source}@{existing.source_version})"
+                    if existing.source_version != version
+                    else ""
+                )
+                raise CampaignError(f"campaign {name!r} exists with a different definition{pinned}")
             return campaign
         spec = draft.model_copy(update={"pool_size": campaign._count_pool(draft)})
         ctx = campaign._context("create", source=source, version=version)

@@ -15,7 +15,7 @@ from rich.table import Table as RichTable
 
 from labeling.backends.base import BackendError, BackendUnavailableError
 from labeling.campaign import Campaign, CampaignError
-from labeling.report import CampaignStatus
+from labeling.report import render_status
 from labeling.spec import (
     STRATEGIES,
     BackendSpec,
@@ -227,51 +227,6 @@ def sync(name: Name, lake: LakeOption = None) -> None:
         console.print(f"{result.batch_id}: +{result.new} annotations ({result.stored} stored), {state}")
         for note in result.notes[:10]:
             console.print(f"  [yellow]{note}[/]")
-
-
-def render_status(status: CampaignStatus) -> RichTable:
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{100 * value:.1f}%"
-
-    def money(value: float) -> str:
-        return f"{value:,.2f} {status.currency}"
-
-    table = RichTable(
-        title=f"campaign {status.campaign} ({status.source}@{status.source_version}, {status.backend})"
-    )
-    table.add_column("")
-    table.add_column("", justify="right")
-    rows = [
-        ("pool", f"{status.pool_size:,}"),
-        ("labelled by humans", f"{status.human_items:,} items ({status.human_annotations:,} annotations)"),
-        ("labelled by machine", f"{status.machine_items:,} items"),
-        ("with annotators now", f"{status.in_flight:,}"),
-        ("left", f"{status.left:,}"),
-        ("coverage", pct(status.coverage)),
-        (
-            "rounds",
-            f"{status.rounds}"
-            + (f" (open: {', '.join(status.open_batches)})" if status.open_batches else ""),
-        ),
-        ("model", status.model_version or "-"),
-        (
-            "model accuracy (held-out human labels)",
-            f"{pct(status.model_accuracy)} on {status.validation_items} items",
-        ),
-        ("machine-label threshold now", "-" if status.threshold is None else f"{status.threshold:.3f}"),
-        (
-            f"machine-label accuracy (target {pct(status.target_accuracy)})",
-            f"{pct(status.machine_accuracy)} measured, >= {pct(status.machine_accuracy_lower_bound)} lower bound",
-        ),
-        ("spent", money(status.spent)),
-        ("projected total", money(status.projected_total)),
-        ("labelling everything by hand", money(status.all_human_cost)),
-        ("saving", f"{money(status.saving)} ({status.saving_pct:.1f}%)"),
-        ("state", f"finished: {status.finished}" if status.finished else "running"),
-    ]
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
 
 
 def _agreement_table(campaign: Campaign) -> RichTable | None:

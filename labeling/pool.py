@@ -22,7 +22,7 @@ from lake.storage import Storage
 from lake.table import Table, Zone
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 RANDOM_KEY = "__random"
 PREDICTED = "predicted"
@@ -68,8 +68,8 @@ def pool_frame(
     """Unlabelled items (id, features, random key): the source minus every labelled or in-flight id."""
     from pyspark.sql import functions as F
 
-    columns = [F.col(spec.id_column)] + [F.col(c).cast("double").alias(c) for c in spec.feature_columns]
-    frame = read_source(spark, storage, spec).select(*columns)
+    source = read_source(spark, storage, spec)
+    frame = source.select(F.col(spec.id_column), *feature_columns(source, spec.feature_columns))
     if labels.exists():
         done = labels.read(spark).select(F.col("example_id").alias(spec.id_column)).distinct()
         frame = frame.join(done, spec.id_column, "left_anti")
@@ -80,14 +80,39 @@ def pool_frame(
     return with_random_key(frame, spec.id_column, spec.seed, salt)
 
 
+def feature_columns(frame: DataFrame, names: Sequence[str]) -> list[Column]:
+    """Feature columns as doubles; vector columns (arrays, e.g. an assembled ``features``) as double arrays."""
+    from pyspark.sql import functions as F
+
+    types = dict(frame.dtypes)
+    return [
+        F.col(c).cast("array<double>" if types[c].startswith("array") else "double").alias(c) for c in names
+    ]
+
+
+def feature_matrix(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+    """The model's input: scalar columns as one column each, vector columns expanded in place."""
+    blocks = []
+    for name in names:
+        values = frame[name].to_numpy()
+        vectors = [v for v in values if isinstance(v, (list, tuple, np.ndarray))]
+        if vectors:  # a missing vector becomes NaNs (the model imputes them)
+            width = len(vectors[0])
+            blocks.append(
+                np.vstack([np.full(width, np.nan) if v is None else np.asarray(v, float) for v in values])
+            )
+        else:
+            blocks.append(values.astype(np.float64).reshape(-1, 1))
+    return np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+
+
 def ids_frame(spark: SparkSession, id_column: str, ids: Sequence[str]) -> DataFrame:
     return spark.createDataFrame([(i,) for i in ids], f"`{id_column}` string")
 
 
 def score_frame(frame: pd.DataFrame, model: FittedModel, id_column: str) -> pd.DataFrame:
     """Predicted label, confidence and every uncertainty score for one pandas batch (also used in memory)."""
-    features = frame[list(model.feature_columns)].to_numpy(dtype=np.float64)
-    probs = model.predict_proba(features)
+    probs = model.predict_proba(feature_matrix(frame, model.feature_columns))
     scored = {
         id_column: frame[id_column].to_numpy(),
         PREDICTED: probs.argmax(axis=1).astype(np.int32),
@@ -157,14 +182,12 @@ def features_for(
 
     if not ids:
         return {}
-    columns = [F.col(c).cast("double").alias(c) for c in spec.feature_columns]
-    selected = (
-        read_source(spark, storage, spec)
-        .join(F.broadcast(ids_frame(spark, spec.id_column, ids)), spec.id_column)
-        .select(F.col(spec.id_column), *columns)
+    source = read_source(spark, storage, spec)
+    selected = source.join(F.broadcast(ids_frame(spark, spec.id_column, ids)), spec.id_column).select(
+        F.col(spec.id_column), *feature_columns(source, spec.feature_columns)
     )
     frame = _pandas(selected)
-    values = frame[list(spec.feature_columns)].to_numpy(dtype=np.float64)
+    values = feature_matrix(frame, spec.feature_columns)
     return {str(i): values[n] for n, i in enumerate(frame[spec.id_column])}
 
 

@@ -2,8 +2,10 @@
 
 Everything here comes from the event log and the human labels (small), so ``status`` never starts Spark.
 Money: an annotation costs ``cost_per_label``; a closed batch is paid in full (skipped tasks included),
-an open one as far as annotations came back. The projection adds what the remaining budget would buy
-from the items still left; the saving compares it with sending every pool item to humans.
+an open one as far as annotations came back. The projected total adds what the remaining budget would
+buy from the items still left. The saving compares a fully labelled pool both ways: everything by hand,
+against this campaign plus the items it leaves unlabelled done by hand - so only machine labels count
+as saved, never items nobody labelled.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from rich.table import Table as RichTable
 
 from labeling.spec import CampaignSpec
 from labeling.state import CampaignState
@@ -64,8 +67,9 @@ class CampaignStatus:
     cost_per_item: float
     spent: float
     committed: float
-    projected_total: float
-    all_human_cost: float
+    projected_total: float  # this campaign, to its end within the budget
+    all_human_cost: float  # every pool item by hand
+    complete_cost: float  # this campaign, plus by hand every item it leaves unlabelled
     saving: float
     saving_pct: float
     coverage: float  # share of the pool with a label (human or machine)
@@ -101,7 +105,8 @@ def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
     future = 0 if state.finished else min(capacity(spec, state), left)
     projected = committed + future * spec.human_cost_per_item
     all_human = spec.pool_size * spec.human_cost_per_item
-    saving = all_human - projected
+    complete = projected + (left - future) * spec.human_cost_per_item
+    saving = all_human - complete
     return CampaignStatus(
         campaign=spec.name,
         source=spec.source,
@@ -130,7 +135,54 @@ def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
         committed=committed,
         projected_total=projected,
         all_human_cost=all_human,
+        complete_cost=complete,
         saving=saving,
         saving_pct=100.0 * saving / all_human if all_human else 0.0,
         coverage=(len(human_ids) + machine) / spec.pool_size if spec.pool_size else 0.0,
     )
+
+
+def render_status(status: CampaignStatus) -> RichTable:
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    def money(value: float) -> str:
+        return f"{value:,.2f} {status.currency}"
+
+    table = RichTable(
+        title=f"campaign {status.campaign} ({status.source}@{status.source_version}, {status.backend})"
+    )
+    table.add_column("")
+    table.add_column("", justify="right")
+    rows = [
+        ("pool", f"{status.pool_size:,}"),
+        ("labelled by humans", f"{status.human_items:,} items ({status.human_annotations:,} annotations)"),
+        ("labelled by machine", f"{status.machine_items:,} items"),
+        ("with annotators now", f"{status.in_flight:,}"),
+        ("left", f"{status.left:,}"),
+        ("coverage", pct(status.coverage)),
+        (
+            "rounds",
+            f"{status.rounds}"
+            + (f" (open: {', '.join(status.open_batches)})" if status.open_batches else ""),
+        ),
+        ("model", status.model_version or "-"),
+        (
+            "model accuracy (held-out human labels)",
+            f"{pct(status.model_accuracy)} on {status.validation_items} items",
+        ),
+        ("machine-label threshold now", "-" if status.threshold is None else f"{status.threshold:.3f}"),
+        (
+            f"machine-label accuracy (target {pct(status.target_accuracy)})",
+            f"{pct(status.machine_accuracy)} measured, >= {pct(status.machine_accuracy_lower_bound)} lower bound",
+        ),
+        ("spent", money(status.spent)),
+        ("projected total (this campaign)", money(status.projected_total)),
+        ("labelling everything by hand", money(status.all_human_cost)),
+        ("this campaign + the rest by hand", money(status.complete_cost)),
+        ("saving", f"{money(status.saving)} ({status.saving_pct:.1f}%)"),
+        ("state", f"finished: {status.finished}" if status.finished else "running"),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table

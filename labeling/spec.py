@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -79,6 +80,19 @@ class LabelStudioBackendSpec(_Frozen):
     project_title: str | None = None
     page_size: int = Field(default=100, ge=1, le=1000)
     import_chunk: int = Field(default=500, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        """The spec is stored in the lake: a password in the URL would be stored with it."""
+        parsed = urlparse(value)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            raise ValueError(f"Label Studio URL must be http(s)://host[:port]: {value!r}")
+        if parsed.username or parsed.password:
+            raise ValueError(
+                "put no credentials in the Label Studio URL: the token comes from the environment"
+            )
+        return value.rstrip("/")
 
 
 class GroundTruthBackendSpec(_Frozen):

@@ -101,7 +101,9 @@ def test_simulated_campaign_to_the_end(spark: SparkSession, lake: Storage, separ
     assert status.human_items + status.machine_items + status.left == status.pool_size == 3000
     assert status.spent == pytest.approx(status.human_annotations * 0.1)
     assert status.all_human_cost == pytest.approx(300.0)
-    assert status.saving == pytest.approx(status.all_human_cost - status.projected_total)
+    # only machine labels count as saved: items nobody labelled would still cost a human
+    assert status.saving == pytest.approx(status.machine_items * 0.1)
+    assert status.complete_cost == pytest.approx(status.projected_total + status.left * 0.1)
     assert status.machine_accuracy_lower_bound is not None
     assert status.machine_accuracy_lower_bound >= 0.95
 
@@ -174,6 +176,7 @@ def test_money_budget_stops_the_campaign(spark: SparkSession, lake: Storage, can
     assert status.spent == pytest.approx(15.0)
     assert status.machine_items == 0
     assert status.projected_total == pytest.approx(15.0)
+    assert status.saving == pytest.approx(0.0)
 
 
 def test_sync_is_idempotent_when_interrupted_after_the_labels_commit(
