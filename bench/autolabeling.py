@@ -1,0 +1,133 @@
+"""Measurement 6: auto-labelling at target accuracies 0.90 / 0.95 / 0.98, against the known truth.
+
+A simulated campaign per (data set, seed): humans label a random validation slice and a training set
+chosen by the campaign's default strategy (hybrid); the model's confidence threshold for each
+target comes from ``labeling.autolabel.calibrate_threshold`` on the validation slice (fixed-sequence
+testing with a Clopper-Pearson bound at 95% confidence); every remaining item at or above the
+threshold is labelled by the machine, the rest by humans. Reported: the share labelled by machine,
+the measured accuracy of the machine labels against the truth (did it meet the target?), and the
+total cost against labelling everything by hand (annotators simulated without noise).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.learning import active_loop, load_dataset
+from labeling.autolabel import calibrate_threshold
+from labeling.spec import Budget
+
+# data set -> (batch, human training labels, human validation labels) in the full run
+PLAN: dict[str, tuple[int, int, int]] = {
+    "digits": (20, 300, 400),
+    "breast_cancer": (5, 60, 150),
+    "flights": (50, 500, 1000),
+}
+FLIGHTS_ITEMS = 20_000
+COST_PER_LABEL = Budget(max_items=1).cost_per_label
+
+
+def run_one(task: dict[str, Any]) -> dict[str, Any]:
+    dataset = load_dataset(task["dataset"], Path(task["flights_lake"]))
+    seed = task["seed"]
+    rng = np.random.default_rng(seed)
+    items = rng.permutation(len(dataset.y))
+    if dataset.name == "flights":
+        items = items[:FLIGHTS_ITEMS]
+    batch, train, validation = PLAN[dataset.name]
+    train = max(batch * 2, int(train * task["scale"]) // batch * batch)
+    checked, pool = np.sort(items[:validation]), np.sort(items[validation:])
+    loop = active_loop(dataset, pool, "hybrid", batch, train, seed)
+    assert loop.model is not None
+    val_probs = loop.model.predict_proba(dataset.x[checked])
+    correct = val_probs.argmax(axis=1) == dataset.y[checked]
+    rest = np.setdiff1d(pool, loop.labelled)
+    probs = loop.model.predict_proba(dataset.x[rest])
+    confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
+    truth = dataset.y[rest]
+    outcomes = []
+    for target in task["targets"]:
+        calibration = calibrate_threshold(val_probs.max(axis=1), correct, target)
+        machine = (
+            confidence >= calibration.threshold
+            if calibration.threshold is not None
+            else np.zeros(len(rest), bool)
+        )
+        human_items = len(items) - int(machine.sum())
+        outcomes.append(
+            {
+                "target": target,
+                "threshold": calibration.threshold,
+                "machine_share": float(machine.sum() / len(items)),
+                "machine_labels": int(machine.sum()),
+                "machine_accuracy": float(np.mean(predicted[machine] == truth[machine]))
+                if machine.any()
+                else None,
+                "validation_accuracy_above": calibration.accuracy_above,
+                "human_labels": human_items,
+                "cost": human_items * COST_PER_LABEL,
+                "cost_all_human": len(items) * COST_PER_LABEL,
+                "cost_ratio": human_items / len(items),
+                "dataset_accuracy": float(
+                    (human_items + np.sum(predicted[machine] == truth[machine])) / len(items)
+                ),
+            }
+        )
+    return {
+        "dataset": dataset.name,
+        "seed": seed,
+        "items": len(items),
+        "human_training": len(loop.labelled),
+        "human_validation": len(checked),
+        "model_accuracy_validation": float(correct.mean()),
+        "outcomes": outcomes,
+    }
+
+
+def summarise(runs: list[dict[str, Any]], targets: tuple[float, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(r["dataset"] for r in runs):
+        mine = [r for r in runs if r["dataset"] == name]
+        rows = {}
+        for index, target in enumerate(targets):
+            picked = [r["outcomes"][index] for r in mine]
+            accs = [p["machine_accuracy"] for p in picked if p["machine_accuracy"] is not None]
+            rows[str(target)] = {
+                "machine_share_median": float(np.median([p["machine_share"] for p in picked])),
+                "machine_accuracy_median": float(np.median(accs)) if accs else None,
+                "machine_accuracy_min": float(np.min(accs)) if accs else None,
+                "seeds_meeting_target": sum(1 for a in accs if a >= target),
+                "seeds_with_machine_labels": len(accs),
+                "cost_ratio_median": float(np.median([p["cost_ratio"] for p in picked])),
+                "cost_median": float(np.median([p["cost"] for p in picked])),
+                "cost_all_human": picked[0]["cost_all_human"],
+                "dataset_accuracy_median": float(np.median([p["dataset_accuracy"] for p in picked])),
+            }
+        out[name] = {
+            "items": mine[0]["items"],
+            "human_training": mine[0]["human_training"],
+            "human_validation": mine[0]["human_validation"],
+            "model_accuracy_validation_median": float(
+                np.median([r["model_accuracy_validation"] for r in mine])
+            ),
+            "seeds": len(mine),
+            "targets": rows,
+        }
+    return out
+
+
+def run(
+    seeds: int, scale: float, targets: tuple[float, ...], flights_lake: Path, workers: int = 2
+) -> dict[str, Any]:
+    tasks = [
+        {"dataset": d, "seed": s, "scale": scale, "targets": list(targets), "flights_lake": str(flights_lake)}
+        for d in PLAN
+        for s in range(seeds)
+    ]
+    with ProcessPoolExecutor(workers) as executor:
+        runs = list(executor.map(run_one, tasks))
+    return {"summary": summarise(runs, targets), "runs": runs}

@@ -1,0 +1,163 @@
+"""Data sets and the simulated labelling loop shared by the active-learning and auto-labelling benchmarks.
+
+The loop is the campaign's own logic run in memory with known truth, so many seeds are affordable:
+``labeling.models.fit_model`` (the campaign's default calibrated logistic regression),
+``labeling.strategies.cold_start`` for the first batch, and ``labeling.strategies.select`` for every
+later batch over the same candidate sets the Spark path builds (``labeling.selection``): the whole
+remaining pool for random and uncertainty strategies, a random ``candidate_factor`` x batch sample for
+k-center, the most margin-uncertain ``candidate_factor`` x batch for the hybrid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from labeling import strategies
+from labeling.models import FittedModel, NotEnoughLabelsError, fit_model
+from labeling.selection import standardised
+from labeling.spec import ModelSpec, StrategyName
+
+CANDIDATE_FACTOR = 10
+FLIGHTS_ROWS = 30_000
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x: NDArray[np.float64]
+    y: NDArray[np.int64]
+
+    @property
+    def classes(self) -> int:
+        return int(self.y.max()) + 1
+
+
+def load_dataset(name: str, flights_lake: Path | None = None) -> Dataset:
+    """scikit-learn's digits and breast-cancer sets (shipped with it), or the flight-delay features."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        x, y = load_digits(return_X_y=True)
+        return Dataset(name, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64))
+    if name == "breast_cancer":
+        from sklearn.datasets import load_breast_cancer
+
+        x, y = load_breast_cancer(return_X_y=True)
+        return Dataset(name, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64))
+    if name == "flights":
+        from deltalake import DeltaTable
+
+        assert flights_lake is not None
+        table = DeltaTable(str(flights_lake / "features" / "flight_delay")).to_pyarrow_table(
+            columns=["features", "is_late"]
+        )
+        rng = np.random.default_rng(2013)
+        rows = rng.choice(table.num_rows, size=min(FLIGHTS_ROWS, table.num_rows), replace=False)
+        picked = table.take(np.sort(rows))
+        x = np.vstack(picked.column("features").to_numpy(zero_copy_only=False)).astype(np.float64)
+        return Dataset(name, x, picked.column("is_late").to_numpy().astype(np.int64))
+    raise ValueError(f"unknown data set {name!r}")
+
+
+def fit(dataset: Dataset, rows: NDArray[np.int64], seed: int) -> FittedModel | None:
+    try:
+        return fit_model(
+            ModelSpec(),
+            dataset.x[rows],
+            dataset.y[rows],
+            n_labels=dataset.classes,
+            feature_columns=tuple(f"x{i}" for i in range(dataset.x.shape[1])),
+            version="bench",
+            seed=seed,
+        )
+    except NotEnoughLabelsError:
+        return None
+
+
+def first_batch(
+    dataset: Dataset, pool: NDArray[np.int64], size: int, seed: int, random: bool
+) -> NDArray[np.int64]:
+    """The campaign's cold start (k-means strata) or, for the random baseline, a random batch."""
+    if random:
+        return pool[strategies.random_choice(len(pool), size, seed)]
+    return pool[strategies.cold_start("stratified", standardised(dataset.x[pool]), size, seed)]
+
+
+def next_batch(
+    strategy: StrategyName,
+    dataset: Dataset,
+    model: FittedModel | None,
+    labelled: NDArray[np.int64],
+    remaining: NDArray[np.int64],
+    size: int,
+    seed: int,
+) -> NDArray[np.int64]:
+    """The next ``size`` items to label among ``remaining``, as the campaign picks them."""
+    rng = np.random.default_rng(seed)
+    if strategy == "random" or model is None:
+        return remaining[strategies.random_choice(len(remaining), size, seed)]
+    if strategy in strategies.UNCERTAINTY:
+        picked = strategies.select(strategy, size, probs=model.predict_proba(dataset.x[remaining]))
+        return remaining[picked]
+    shortlist_size = min(len(remaining), CANDIDATE_FACTOR * size)
+    if strategy == "k_center":
+        candidates = remaining[rng.permutation(len(remaining))[:shortlist_size]]
+    else:
+        margin = strategies.margin_uncertainty(model.predict_proba(dataset.x[remaining]))
+        candidates = remaining[strategies.top_k(margin, shortlist_size)]
+    features = dataset.x[candidates]
+    picked = strategies.select(
+        strategy,
+        size,
+        probs=model.predict_proba(features),
+        embeddings=model.embed(features),
+        labelled=model.embed(dataset.x[labelled]),
+        shortlist=len(candidates),
+        seed=seed,
+    )
+    return candidates[picked]
+
+
+def accuracy(model: FittedModel | None, dataset: Dataset, rows: NDArray[np.int64]) -> float:
+    if model is None:
+        return float(np.mean(dataset.y[rows] == np.bincount(dataset.y).argmax()))
+    return float(np.mean(model.predict_proba(dataset.x[rows]).argmax(axis=1) == dataset.y[rows]))
+
+
+@dataclass
+class LoopResult:
+    labelled: NDArray[np.int64]
+    model: FittedModel | None
+    labels: list[int]
+    accuracy: list[float]
+
+
+def active_loop(
+    dataset: Dataset,
+    pool: NDArray[np.int64],
+    strategy: StrategyName,
+    batch: int,
+    total: int,
+    seed: int,
+    test: NDArray[np.int64] | None = None,
+) -> LoopResult:
+    """Label ``pool`` items batch by batch up to ``total`` labels; with ``test``, record the learning curve."""
+    labelled = first_batch(dataset, pool, batch, seed, random=strategy == "random")
+    counts: list[int] = []
+    scores: list[float] = []
+    while True:
+        model = fit(dataset, labelled, seed)
+        if test is not None:
+            counts.append(len(labelled))
+            scores.append(accuracy(model, dataset, test))
+        if len(labelled) >= total:
+            return LoopResult(labelled, model, counts, scores)
+        remaining = np.setdiff1d(pool, labelled)
+        round_seed = seed * 1000 + len(labelled)
+        labelled = np.concatenate(
+            [labelled, next_batch(strategy, dataset, model, labelled, remaining, batch, round_seed)]
+        )

@@ -1,0 +1,272 @@
+"""``python -m bench.run [--quick] [--only NAMES]``: generate the data if needed, run every measurement,
+write bench/results/ (JSON per measurement, report.md, PNG plots) and print the summary.
+
+Measurements run one after the other (never two Spark workloads at once on 2 cores); compared
+workloads are interleaved repeat by repeat, in alternating order, so drift in the machine's load
+hits both sides alike. A measurement that fails is recorded as failed and the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from bench import active, autolabeling, data, features, paths, pool, report, validation
+from bench.machine import describe
+from bench.plan import FULL, QUICK, ROWS, Plan, limited
+from bench.proc import Measured, run_workload
+from bench.timing import loglog_slope, median, ratio
+
+log = logging.getLogger("bench")
+
+MEASUREMENTS = ("validation", "featurize", "commit", "active_learning", "autolabel", "pool_scoring")
+
+
+def _record(tier: str, measured: Measured, **keys: Any) -> dict[str, Any]:
+    return {
+        "tier": tier,
+        **keys,
+        "seconds": measured.seconds,
+        "wall_seconds": measured.wall_seconds,
+        "peak_rss_mb": measured.peak_rss_mb,
+        "load_average": os.getloadavg()[0],
+        "detail": measured.detail,
+    }
+
+
+def _rotate(items: tuple[str, ...], by: int) -> tuple[str, ...]:
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
+def _medians(runs: list[dict[str, Any]], tier: str, **keys: Any) -> dict[str, float]:
+    mine = [r for r in runs if r["tier"] == tier and all(r.get(k) == v for k, v in keys.items())]
+    return {
+        "seconds": median([r["seconds"] for r in mine]),
+        "peak_rss_mb": median([r["peak_rss_mb"] for r in mine]),
+        "repeats": len(mine),
+    }
+
+
+def measure_validation(plan: Plan) -> dict[str, Any]:
+    lake = validation.prepare_lake(plan.validation_size)
+    runs = []
+    for repeat in range(max(plan.validation_repeats, plan.peer_repeats)):
+        for rules in plan.rule_counts:
+            chosen = tuple(
+                t
+                for t in validation.TIERS
+                if (repeat < plan.peer_repeats or t not in ("pandera", "great_expectations"))
+                and (
+                    repeat < plan.validation_repeats
+                    or t in ("lakeprep_validate", "pandera", "great_expectations")
+                )
+            )
+            for tier in _rotate(chosen, repeat + rules):
+                log.info("validation: %s, %d rules, repeat %d", tier, rules, repeat + 1)
+                params = {"lake": str(lake), "rules": rules, "tier": tier}
+                env = {"PANDERA_CACHE_DATAFRAME": "True"} if tier == "pandera" else None
+                runs.append(
+                    _record(tier, run_workload(f"bench.validation:{tier}", params, env=env), rules=rules)
+                )
+    summary: dict[str, Any] = {}
+    for rules in plan.rule_counts:
+        tiers = {t: _medians(runs, t, rules=rules) for t in validation.TIERS}
+        base, unit = tiers["spark_cast_write"]["seconds"], tiers["lakeprep_validate"]["seconds"]
+        summary[str(rules)] = {
+            "tiers": tiers,
+            "overhead_clean_vs_plain": ratio(tiers["lakeprep_clean"]["seconds"], base),
+            "pandera_vs_lakeprep_validate": ratio(tiers["pandera"]["seconds"], unit),
+            "ge_vs_lakeprep_validate": ratio(tiers["great_expectations"]["seconds"], unit),
+            "lakeprep_validate_vs_plain": ratio(unit, base),
+        }
+    reports = {
+        t: next((r["detail"].get("reports_failing_rows") for r in runs if r["tier"] == t), None)
+        for t in validation.TIERS
+    }
+    return {
+        "size": plan.validation_size,
+        "rows": ROWS[plan.validation_size],
+        "runs": runs,
+        "summary": summary,
+        "reports_failing_rows": reports,
+    }
+
+
+def measure_featurize(plan: Plan) -> dict[str, Any]:
+    runs = []
+    for size in plan.feature_sizes:
+        lake = paths.lake(size)
+        for repeat in range(plan.feature_repeats[size]):
+            for tier in _rotate(features.TIERS, repeat):
+                log.info("featurize: %s, %s rows, repeat %d", tier, size, repeat + 1)
+                params = {"lake": str(lake), "output": str(paths.scratch(f"handwritten_{size}"))}
+                runs.append(
+                    _record(tier, run_workload(f"bench.features:{tier}", params), size=size, rows=ROWS[size])
+                )
+    summary: dict[str, Any] = {"sizes": {}}
+    for size in plan.feature_sizes:
+        tiers = {t: _medians(runs, t, size=size) for t in features.TIERS}
+        summary["sizes"][size] = {
+            "rows": ROWS[size],
+            "tiers": tiers,
+            "ratio": ratio(tiers["lakeprep_featurize"]["seconds"], tiers["handwritten_featurize"]["seconds"]),
+            "memory_ratio": ratio(
+                tiers["lakeprep_featurize"]["peak_rss_mb"], tiers["handwritten_featurize"]["peak_rss_mb"]
+            ),
+        }
+    rows = [ROWS[s] for s in plan.feature_sizes]
+    for tier in features.TIERS:
+        summary[f"slope_{tier}"] = loglog_slope(
+            rows, [summary["sizes"][s]["tiers"][tier]["seconds"] for s in plan.feature_sizes]
+        )
+        summary[f"memory_slope_{tier}"] = loglog_slope(
+            rows, [summary["sizes"][s]["tiers"][tier]["peak_rss_mb"] for s in plan.feature_sizes]
+        )
+    summary["equivalence"] = features.compare_outputs(
+        paths.lake(plan.feature_sizes[0]), paths.scratch(f"handwritten_{plan.feature_sizes[0]}")
+    )
+    return {"runs": runs, "summary": summary}
+
+
+def measure_commit(plan: Plan) -> dict[str, Any]:
+    lake = paths.lake(plan.commit_size)
+    log.info("commit: Delta path vs Parquet, %s rows", plan.commit_size)
+    path = run_workload("bench.commit:commit_path", {"lake": str(lake), "repeats": plan.commit_repeats})
+    log.info("commit: latency vs files %s", plan.commit_files)
+    latency = run_workload(
+        "bench.commit:commit_latency",
+        {"lake": str(lake), "repeats": plan.commit_repeats, "files": list(plan.commit_files)},
+    )
+    d = path.detail
+    summary = {
+        "rows": d["rows"],
+        "parquet_seconds": median(d["parquet_seconds"]),
+        "delta_seconds": median(d["delta_seconds"]),
+        "stage_seconds": median(d["stage_seconds"]),
+        "commit_seconds": median(d["commit_seconds"]),
+        "ratio": ratio(median(d["delta_seconds"]), median(d["parquet_seconds"])),
+        "files_written": d["files"],
+        "latency": {
+            n: {
+                "commit_seconds": median(latency.detail["commit_seconds"][n]),
+                "stage_seconds": median(latency.detail["stage_seconds"][n]),
+                "parquet_seconds": median(latency.detail["parquet_seconds"][n]),
+            }
+            for n in latency.detail["commit_seconds"]
+        },
+    }
+    return {"size": plan.commit_size, "path": path.detail, "latency_runs": latency.detail, "summary": summary}
+
+
+def measure_pool(plan: Plan) -> dict[str, Any]:
+    runs = []
+    for size in plan.pool_sizes:
+        folder = pool.ensure_pool(size)
+        for repeat in range(plan.pool_repeats):
+            for tier in _rotate(pool.TIERS, repeat):
+                log.info("pool scoring: %s, %s rows, repeat %d", tier, size, repeat + 1)
+                params = {"folder": str(folder), "select": plan.pool_select, "tier": tier}
+                runs.append(
+                    _record(tier, run_workload(f"bench.pool:{tier}", params), size=size, rows=ROWS[size])
+                )
+    summary: dict[str, Any] = {}
+    for size in plan.pool_sizes:
+        tiers = {t: _medians(runs, t, size=size) for t in pool.TIERS}
+        summary[size] = {
+            "rows": ROWS[size],
+            "tiers": tiers,
+            "ratio": ratio(tiers["lakeprep_score_select"]["seconds"], tiers["plain_scan"]["seconds"]),
+            "rows_per_second": ROWS[size] / tiers["lakeprep_score_select"]["seconds"],
+        }
+    return {"select": plan.pool_select, "runs": runs, "summary": summary}
+
+
+def measure_active(plan: Plan) -> dict[str, Any]:
+    log.info("active learning: %d seeds", plan.al_seeds)
+    return active.run(plan.al_seeds, plan.al_budget_scale, paths.lake(plan.feature_sizes[0]))
+
+
+def measure_autolabel(plan: Plan) -> dict[str, Any]:
+    log.info("auto-labelling: %d seeds", plan.al_seeds)
+    return autolabeling.run(
+        plan.al_seeds, plan.al_budget_scale, plan.autolabel_targets, paths.lake(plan.feature_sizes[0])
+    )
+
+
+STEPS: dict[str, Callable[[Plan], dict[str, Any]]] = {
+    "validation": measure_validation,
+    "featurize": measure_featurize,
+    "commit": measure_commit,
+    "active_learning": measure_active,
+    "autolabel": measure_autolabel,
+    "pool_scoring": measure_pool,
+}
+
+
+def _save(name: str, value: Any) -> None:
+    paths.RESULTS.mkdir(parents=True, exist_ok=True)
+    (paths.RESULTS / f"{name}.json").write_text(json.dumps(value, indent=1, default=str))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats: a few minutes")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(MEASUREMENTS)}")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from the JSON results")
+    parser.add_argument("--repeats", type=int, default=None, help="cap every repeat count (time-boxed runs)")
+    parser.add_argument("--skip-sizes", default="", help="sizes to leave out, e.g. 16M,10M")
+    parser.add_argument("--seeds", type=int, default=None, help="active-learning / auto-labelling seeds")
+    parser.add_argument(
+        "--note", action="append", default=[], help="a note for the report (why a run was limited)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    os.environ.setdefault("LAKEPREP_PII_SALT", "bench-salt")
+    if args.report_only:
+        print(report.write(paths.RESULTS))
+        return
+    skipped = tuple(x for x in args.skip_sizes.split(",") if x)
+    plan = limited(QUICK if args.quick else FULL, args.repeats, skipped, args.seeds)
+    plan = replace(plan, notes=[*plan.notes, *args.note])
+    chosen = [m for m in MEASUREMENTS if not args.only or m in args.only.split(",")]
+    if not args.only:  # a whole run replaces every result, so the report never mixes two runs
+        for name in MEASUREMENTS:
+            (paths.RESULTS / f"{name}.json").unlink(missing_ok=True)
+    started = time.perf_counter()
+    run_info: dict[str, Any] = {
+        "plan": plan.as_dict(),
+        "machine": describe(),
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    run_info["data"] = data.ensure(plan.sizes)
+    run_info["data_seconds"] = time.perf_counter() - started
+    _save("run", run_info)
+    durations: dict[str, float] = {}
+    for name in chosen:
+        began = time.perf_counter()
+        try:
+            result = STEPS[name](plan)
+        except Exception as exc:  # a failed measurement is reported, the others still run
+            log.exception("%s failed", name)
+            result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-4000:]}
+        durations[name] = time.perf_counter() - began
+        result["seconds"] = durations[name]
+        _save(name, result)
+    run_info["measurement_seconds"] = durations
+    run_info["total_seconds"] = time.perf_counter() - started
+    run_info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    _save("run", run_info)
+    print(report.write(paths.RESULTS))
+
+
+if __name__ == "__main__":
+    main()
