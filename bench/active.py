@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.model_selection import train_test_split
 
-from bench.learning import Dataset, accuracy, active_loop, first_batch, fit, load_dataset
+from bench.learning import Dataset, accuracy, active_loop, first_batch, fit, flights_sample, load_dataset
 from labeling.spec import STRATEGIES
 
 # data set -> (batch size, label budget of the full run)
@@ -177,6 +177,7 @@ def run(seeds: int, scale: float, flights_lake: Path, workers: int = 2) -> dict[
         for tool, names in (("lakeprep", STRATEGIES), ("skactiveml", tuple(SKACTIVEML_METHODS)))
         for st in names
     ]
+    flights_sample(flights_lake)  # made once, before the workers read it
     with ProcessPoolExecutor(workers) as executor:
         runs = list(executor.map(run_one, tasks))
     return {"summary": summarise(runs), "runs": runs}

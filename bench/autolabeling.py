@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.learning import active_loop, load_dataset
+from bench.learning import active_loop, flights_sample, load_dataset
 from labeling.autolabel import calibrate_threshold
 from labeling.spec import Budget
 
@@ -128,6 +128,7 @@ def run(
         for d in PLAN
         for s in range(seeds)
     ]
+    flights_sample(flights_lake)  # made once, before the workers read it
     with ProcessPoolExecutor(workers) as executor:
         runs = list(executor.map(run_one, tasks))
     return {"summary": summarise(runs, targets), "runs": runs}

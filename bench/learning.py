@@ -49,18 +49,35 @@ def load_dataset(name: str, flights_lake: Path | None = None) -> Dataset:
         x, y = load_breast_cancer(return_X_y=True)
         return Dataset(name, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64))
     if name == "flights":
-        from deltalake import DeltaTable
-
         assert flights_lake is not None
-        table = DeltaTable(str(flights_lake / "features" / "flight_delay")).to_pyarrow_table(
-            columns=["features", "is_late"]
-        )
-        rng = np.random.default_rng(2013)
-        rows = rng.choice(table.num_rows, size=min(FLIGHTS_ROWS, table.num_rows), replace=False)
-        picked = table.take(np.sort(rows))
-        x = np.vstack(picked.column("features").to_numpy(zero_copy_only=False)).astype(np.float64)
-        return Dataset(name, x, picked.column("is_late").to_numpy().astype(np.int64))
+        with np.load(flights_sample(flights_lake)) as saved:
+            return Dataset(name, saved["x"], saved["y"])
     raise ValueError(f"unknown data set {name!r}")
+
+
+def flights_sample(lake: Path) -> Path:
+    """A fixed sample of the lake's flight_delay features (vector and label) as .npz, made once so the
+    many parallel runs read a small file instead of the Delta table."""
+    from deltalake import DeltaTable
+
+    from bench import paths
+
+    target = paths.scratch(f"flights_sample_{lake.name}.npz")
+    if target.exists():
+        return target
+    table = DeltaTable(str(lake / "features" / "flight_delay")).to_pyarrow_table(
+        columns=["features", "is_late"]
+    )
+    rng = np.random.default_rng(2013)
+    rows = np.sort(rng.choice(table.num_rows, size=min(FLIGHTS_ROWS, table.num_rows), replace=False))
+    picked = table.take(rows)
+    x = np.vstack(picked.column("features").to_numpy(zero_copy_only=False)).astype(np.float64)
+    y = picked.column("is_late").to_numpy().astype(np.int64)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial.npz")
+    np.savez(partial, x=x, y=y)
+    partial.rename(target)
+    return target
 
 
 def fit(dataset: Dataset, rows: NDArray[np.int64], seed: int) -> FittedModel | None:

@@ -55,11 +55,7 @@ def _typed_frame(spark: Any, lake: Path, contract: Any) -> Any:
     columns = []
     for column in contract.columns:
         text = F.when(F.col(column.name).isin(tokens), F.lit(None)).otherwise(F.col(column.name))
-        if column.logical.name != "string":
-            text = F.expr(f"try_cast(`{column.name}` AS {column.logical.spark_ddl})") if False else text
-            value = text.try_cast(column.logical.spark_ddl)
-        else:
-            value = text
+        value = text.try_cast(column.logical.spark_ddl) if column.logical.name != "string" else text
         columns.append(value.alias(column.name))
     return raw.select(*columns)
 
@@ -135,8 +131,8 @@ def pandera(params: dict[str, Any]) -> dict[str, Any]:
         return dict(validated.pandera.errors)
 
     seconds, errors = timed(work)
-    data_errors = errors.get("DATA", {})
-    failed_checks = sum(len(v) for v in data_errors.values())
+    # {"SCHEMA" | "DATA": {reason: [one entry per failed check]}}
+    failed_checks = sum(len(found) for category in errors.values() for found in category.values())
     return {
         "seconds": seconds,
         "failed_checks": failed_checks,
