@@ -35,7 +35,8 @@ from labeling.report import CampaignStatus, capacity, compute_status
 from labeling.selection import select_batch
 from labeling.spec import BackendSpec, Budget, CampaignSpec, SimulatedBackendSpec
 from labeling.state import Batch, CampaignState, PlannedItem
-from labeling.store import HUMAN, LABELS_SCHEMA, MACHINE, CampaignStore, Event, autolabel_app_id, utc_now
+from labeling.store import HUMAN, LABELS_SCHEMA, MACHINE, CampaignStore, Event, autolabel_app_id
+from labeling.sync import closed_payload, label_rows, new_annotations
 from labeling.training import calibrate, fit_round_model, load_labelled
 from lake.lineage import InputRef, RunContext
 from lake.storage import Storage
@@ -43,8 +44,6 @@ from lake.table import Table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-NUMERIC_TYPES = ("int", "long", "short", "byte", "float", "double", "decimal")
 
 
 class CampaignError(RuntimeError):
@@ -359,27 +358,7 @@ class Campaign:
             labels = self.store.labels.read(self.spark)
             rows = labels.filter((F.col("source") == MACHINE) & (F.col("round") == number)).count()
         else:
-            names = F.array(*[F.lit(label) for label in spec.labels])
-            frame = scored.filter(F.col(pool.CONFIDENCE) >= calibration.threshold).select(
-                F.lit(spec.name).alias("campaign"),
-                F.col(spec.id_column).alias("example_id"),
-                F.element_at(names, F.col(pool.PREDICTED) + 1).alias("label"),
-                F.col(pool.PREDICTED).cast("int").alias("label_index"),
-                F.lit(MACHINE).alias("source"),
-                F.lit(f"model:{model.version}").alias("annotator_id"),
-                F.col(pool.CONFIDENCE).alias("confidence"),
-                F.lit(number).cast("int").alias("round"),
-                F.lit(f"auto-r{number:03d}").alias("batch_id"),
-                F.lit("auto").alias("purpose"),
-                F.lit("autolabel").alias("strategy"),
-                F.lit(model.version).alias("model_version"),
-                F.lit(spec.source_version).cast("long").alias("features_version"),
-                F.concat(F.lit(f"machine:{spec.name}:r{number}:"), F.col(spec.id_column)).alias(
-                    "annotation_key"
-                ),
-                F.lit("model").alias("backend"),
-                F.current_timestamp().alias("labelled_at"),
-            )
+            frame = pool.machine_labels(scored, spec, model.version, calibration.threshold, number)
             tags = self._tags(
                 ctx,
                 spec,
@@ -475,37 +454,10 @@ class Campaign:
     def _sync_batch(self, state: CampaignState, spec: CampaignSpec, batch: Batch) -> BatchSync:
         progress = self.backend(state).pull(batch)
         stored = self.store.annotation_keys(batch.batch_id)
-        members = set(batch.ids)
-        fresh = [a for a in progress.annotations if a.key not in stored and a.example_id in members]
-        unknown = [a for a in fresh if a.label not in spec.labels]
-        fresh = [a for a in fresh if a.label in spec.labels]
-        notes = list(progress.notes) + [
-            f"item {a.example_id}: label {a.label!r} is not in the label set" for a in unknown
-        ]
+        found = new_annotations(progress, stored, batch, spec)
+        total = len(stored) + len(found.fresh)
         ctx = self._context("sync", batch=batch.batch_id)
-        if fresh:
-            now = utc_now()
-            rows = [
-                {
-                    "campaign": spec.name,
-                    "example_id": a.example_id,
-                    "label": a.label,
-                    "label_index": spec.label_index(a.label),
-                    "source": HUMAN,
-                    "annotator_id": a.annotator_id,
-                    "confidence": a.confidence,
-                    "round": batch.round,
-                    "batch_id": batch.batch_id,
-                    "purpose": (batch.item(a.example_id) or PlannedItem(a.example_id, "query")).purpose,
-                    "strategy": batch.strategy,
-                    "model_version": batch.model_version,
-                    "features_version": spec.source_version,
-                    "annotation_key": a.key,
-                    "backend": spec.backend.kind,
-                    "labelled_at": a.annotated_at or now,
-                }
-                for a in sorted(fresh, key=lambda a: a.key)
-            ]
+        if found.fresh:
             tags = self._tags(
                 ctx,
                 spec,
@@ -513,25 +465,18 @@ class Campaign:
                 batch_id=batch.batch_id,
                 strategy=batch.strategy,
                 model_version=batch.model_version,
-                annotators=sorted({a.annotator_id for a in fresh}),
+                annotators=sorted({a.annotator_id for a in found.fresh}),
                 label_source=HUMAN,
                 backend=spec.backend.kind,
-                annotations=len(fresh),
+                annotations=len(found.fresh),
             )
-            self.store.append_human(rows, batch.batch_id, len(stored) + len(fresh), tags)
+            self.store.append_human(label_rows(spec, batch, found.fresh), batch.batch_id, total, tags)
         if progress.complete:
-            labelled = {a.example_id for a in progress.annotations if a.label in spec.labels}
-            payload = {
-                "annotations": len(stored) + len(fresh),
-                "labelled_items": len(labelled & members),
-                "unlabelled_items": sorted(members - labelled),
-                "reason": "complete",
-            }
-            self._record(
-                ctx, spec, Event(f"closed:{batch.batch_id}", "closed", payload, batch.round, batch.batch_id)
-            )
+            payload = closed_payload(progress, batch, spec, total)
+            closed = Event(f"closed:{batch.batch_id}", "closed", payload, batch.round, batch.batch_id)
+            self._record(ctx, spec, closed)
         return BatchSync(
-            batch.batch_id, len(fresh), len(stored) + len(fresh), progress.complete, len(unknown), notes
+            batch.batch_id, len(found.fresh), total, progress.complete, len(found.unknown), found.notes
         )
 
     def close_batch(self, batch_id: str, reason: str = "closed by hand") -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from labeling.models import FittedModel
 from labeling.spec import CampaignSpec
+from labeling.store import MACHINE
 from labeling.strategies import UNCERTAINTY, UNCERTAINTY_COLUMNS
 from lake.storage import Storage
 from lake.table import Table, Zone
@@ -140,6 +141,33 @@ def score_pool(frame: DataFrame, model: FittedModel, id_column: str) -> DataFram
             yield score_frame(batch, fitted, id_column)
 
     return frame.mapInPandas(score, schema)
+
+
+def machine_labels(
+    scored: DataFrame, spec: CampaignSpec, version: str, threshold: float, number: int
+) -> DataFrame:
+    """Rows of the labels table (``store.LABELS_SCHEMA``) for every scored item at or above the threshold."""
+    from pyspark.sql import functions as F
+
+    names = F.array(*[F.lit(label) for label in spec.labels])
+    return scored.filter(F.col(CONFIDENCE) >= threshold).select(
+        F.lit(spec.name).alias("campaign"),
+        F.col(spec.id_column).alias("example_id"),
+        F.element_at(names, F.col(PREDICTED) + 1).alias("label"),
+        F.col(PREDICTED).cast("int").alias("label_index"),
+        F.lit(MACHINE).alias("source"),
+        F.lit(f"model:{version}").alias("annotator_id"),
+        F.col(CONFIDENCE).alias("confidence"),
+        F.lit(number).cast("int").alias("round"),
+        F.lit(f"auto-r{number:03d}").alias("batch_id"),
+        F.lit("auto").alias("purpose"),
+        F.lit("autolabel").alias("strategy"),
+        F.lit(version).alias("model_version"),
+        F.lit(spec.source_version).cast("long").alias("features_version"),
+        F.concat(F.lit(f"machine:{spec.name}:r{number}:"), F.col(spec.id_column)).alias("annotation_key"),
+        F.lit("model").alias("backend"),
+        F.current_timestamp().alias("labelled_at"),
+    )
 
 
 def top_rows(frame: DataFrame, column: str, k: int, id_column: str) -> list[dict[str, Any]]:
