@@ -150,7 +150,8 @@ def render_status(status: CampaignStatus) -> RichTable:
         return f"{value:,.2f} {status.currency}"
 
     table = RichTable(
-        title=f"campaign {status.campaign} ({status.source}@{status.source_version}, {status.backend})"
+        title=f"campaign {status.campaign} ({status.source}@{status.source_version}, {status.backend})",
+        show_header=False,
     )
     table.add_column("")
     table.add_column("", justify="right")
