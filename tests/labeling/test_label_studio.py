@@ -3,10 +3,12 @@ annotations made through the API, sync, and a server stopped and restarted mid-b
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 from label_studio_sdk import LabelStudio
 from pyspark.sql import SparkSession
 from typer.testing import CliRunner
@@ -130,3 +132,8 @@ def test_label_studio_campaign_survives_a_server_restart(
     assert all(truth[i] == label for i, label in zip(labels["example_id"], labels["label"], strict=True))
     status = campaign.status()
     assert (status.human_items, status.spent, status.open_batches) == (40, 20.0, [])
+    # the token reached Label Studio only: not the state, the labels or their commit metadata
+    for table in ("labels/ls-cancer", "labels/campaigns"):
+        delta = DeltaTable(lake.uri(*table.split("/")))
+        assert LS_TOKEN not in json.dumps(delta.history(), default=str)
+        assert LS_TOKEN not in json.dumps(delta.to_pyarrow_table().to_pylist(), default=str)
