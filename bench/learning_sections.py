@@ -11,6 +11,7 @@ from bench.markdown import (
     COLORS,
     STRATEGY_COLORS,
     labels_needed,
+    load_note,
     mem,
     pct,
     save,
@@ -254,7 +255,7 @@ def pool_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list[s
         "`labeling.pool.score_pool` (the campaign model broadcast once, `mapInPandas` per Arrow batch, every "
         f"uncertainty score) then `top_rows` by margin ({result['select']:,} items) against a plain scan of the "
         "same columns taking the top 1,000 by a raw column (the same TakeOrderedAndProject plan without a model). "
-        "The pool is synthetic: an id and eight numeric features.",
+        "The pool is synthetic: an id and eight numeric features. " + load_note(result["runs"]),
         "",
         table(
             [

@@ -95,3 +95,11 @@ def labels_needed(reach: dict[str, Any]) -> str:
         if median is not None
         else f"- ({reach['seeds_reached']}/{reach['seeds']})"
     )
+
+
+def load_note(runs: list[dict[str, Any]]) -> str:
+    """The machine's 1-minute load average seen at the end of these runs (2 cores: above 2 means sharing)."""
+    loads = [r["load_average"] for r in runs if "load_average" in r]
+    if not loads:
+        return ""
+    return f"Load average (1 min) during these runs: {min(loads):.1f} to {max(loads):.1f} on 2 cores."

@@ -101,10 +101,19 @@ def write(folder: Path) -> str:
         [
             "# lakeprep benchmarks",
             "",
-            "Re-run with `make bench` (full, about an hour here) or `make bench-quick` (a few minutes, same report "
-            "shape at smaller sizes). Results: this file, the JSON beside it (one file per measurement, every "
-            "repeat), and the PNG plots.",
+            "Re-run with `make bench` (the full plan: 1M-16M rows, 3 repeats; hours on 2 cores) or "
+            "`make bench-quick` (100k-400k rows, one repeat, same report shape). Results: this file, the JSON "
+            "beside it (one file per measurement, every repeat) and the PNG plots.",
             "",
+            *(
+                [
+                    "**This is a quick run.** At 100k-400k rows fixed costs (JVM start, job set-up) and the "
+                    "machine's noise dominate: read it for the shape of the report, not for the figures.",
+                    "",
+                ]
+                if run["plan"]["name"] == "quick"
+                else []
+            ),
             "## At a glance",
             "",
             "Ratios above 1.00x mean lakeprep takes longer than the thing it is compared with.",

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 from bench.markdown import (
     COLORS,
     change,
+    load_note,
     mem,
     pct,
     ratio_of,
@@ -185,7 +186,7 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
         "checks, evaluate every rule in one projection, measure counts and nulls in one aggregation, write the "
         "rejected rows with their reasons to quarantine, hash the PII column, stage and commit both Delta tables, "
         "append metrics and lineage. The rules (range, allowed values, regex, not null, mixed over the flights "
-        f"columns) are in `bench/rulesets.py`; {first} rules are a subset of {last}.",
+        f"columns) are in `bench/rulesets.py`; {first} rules are a subset of {last}. {load_note(result['runs'])}",
         "",
         table(
             ["rules", "plain Spark", "lakeprep clean", "ratio", "peak plain", "peak lakeprep", "repeats"],
@@ -285,7 +286,8 @@ def featurize_section(result: dict[str, Any], folder: Path) -> tuple[str, list[l
         "aggregates, label with exclusions, hash split, pyspark.ml pipeline: imputers, string indexer, one-hot, "
         "bucketizer, scaler, assembler; fitted on the training split, saved, committed to Delta with lineage). "
         "The hand-written job (`bench/features.py`) computes the same features with one SQL statement, one "
-        "aggregation for the training statistics and column expressions, and writes Parquet.",
+        "aggregation for the training statistics and column expressions, and writes Parquet. "
+        + load_note(result["runs"]),
         "",
         table(
             ["rows", "hand-written", "lakeprep", "ratio", "peak hand-written", "peak lakeprep", "repeats"],
