@@ -16,8 +16,6 @@ One writer per campaign at a time is assumed (as for any Delta table written wit
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -113,8 +111,6 @@ class Campaign:
             if active is None:
                 from lake.spark import local_session
 
-                # the model is applied in Python workers: they must run this interpreter (its packages)
-                os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
                 active = local_session("lakeprep-campaign")
             self._spark = active
         return self._spark

@@ -5,6 +5,7 @@ notebooks) the way ``spark-submit --properties-file`` would."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def local_session(
     app_name: str = "lakeprep", conf: Mapping[str, str] | None = None, master: str = "local[2]"
 ) -> SparkSession:
     """A local session configured from ``spark-defaults.conf`` plus ``conf`` overrides."""
+    # Python workers (mapInPandas, pandas UDFs) must run this interpreter, with its packages.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = read_properties(paths.spark_defaults())
     settings.update(conf or {})

@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,9 +26,6 @@ from sklearn.datasets import load_breast_cancer, make_classification
 from lake.storage import Storage
 from lake.table import Table
 from tests.support.servers import free_port, wait_for
-
-# mapInPandas runs the campaign model in Python workers: they must use this interpreter (its packages).
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 LS_USER, LS_PASSWORD = "lakeprep@example.com", "lakeprep-test-password"
 LS_TOKEN = "lakeprep0test0token0123456789abcdef0123"

@@ -137,7 +137,7 @@ def seaweedfs(workdir: Path) -> Iterator[S3Server]:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=64",
-            "-volume.max=100",
+            "-volume.max=0",  # as many 64 MB volumes as the disk holds (each bucket takes several)
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
