@@ -101,8 +101,9 @@ def measure_validation(plan: Plan) -> dict[str, Any]:
     }
 
 
-def measure_featurize(plan: Plan) -> dict[str, Any]:
-    runs = []
+def measure_featurize(plan: Plan, earlier: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """featurize and the hand-written job per size; ``earlier`` runs (other sizes) join the summary."""
+    runs = list(earlier or [])
     for size in plan.feature_sizes:
         lake = paths.lake(size)
         for repeat in range(plan.feature_repeats[size]):
@@ -112,8 +113,9 @@ def measure_featurize(plan: Plan) -> dict[str, Any]:
                 runs.append(
                     _record(tier, run_workload(f"bench.features:{tier}", params), size=size, rows=ROWS[size])
                 )
+    sizes = sorted({r["size"] for r in runs}, key=ROWS.__getitem__)
     summary: dict[str, Any] = {"sizes": {}}
-    for size in plan.feature_sizes:
+    for size in sizes:
         tiers = {t: _medians(runs, t, size=size) for t in features.TIERS}
         summary["sizes"][size] = {
             "rows": ROWS[size],
@@ -123,18 +125,35 @@ def measure_featurize(plan: Plan) -> dict[str, Any]:
                 tiers["lakeprep_featurize"]["peak_rss_mb"], tiers["handwritten_featurize"]["peak_rss_mb"]
             ),
         }
-    rows = [ROWS[s] for s in plan.feature_sizes]
+    rows = [ROWS[s] for s in sizes]
     for tier in features.TIERS:
         summary[f"slope_{tier}"] = loglog_slope(
-            rows, [summary["sizes"][s]["tiers"][tier]["seconds"] for s in plan.feature_sizes]
+            rows, [summary["sizes"][s]["tiers"][tier]["seconds"] for s in sizes]
         )
         summary[f"memory_slope_{tier}"] = loglog_slope(
-            rows, [summary["sizes"][s]["tiers"][tier]["peak_rss_mb"] for s in plan.feature_sizes]
+            rows, [summary["sizes"][s]["tiers"][tier]["peak_rss_mb"] for s in sizes]
         )
     summary["equivalence"] = features.compare_outputs(
-        paths.lake(plan.feature_sizes[0]), paths.scratch(f"handwritten_{plan.feature_sizes[0]}")
+        paths.lake(sizes[0]), paths.scratch(f"handwritten_{sizes[0]}")
     )
     return {"runs": runs, "summary": summary}
+
+
+def add_feature_size(size: str, repeats: int, note: str | None) -> None:
+    """Measure one more featurize size and merge it into the last run's results (a size that could not be
+    measured in the same sitting, e.g. 16M after the rest): the report marks it with ``note``."""
+    data.ensure([size])
+    previous = json.loads((paths.RESULTS / "featurize.json").read_text())
+    plan = replace(FULL, feature_sizes=(size,), feature_repeats={size: repeats})
+    earlier = [r for r in previous["runs"] if r["size"] != size]
+    result = measure_featurize(plan, earlier)
+    result["seconds"] = previous.get("seconds", 0.0)
+    _save("featurize", result)
+    run_info = json.loads((paths.RESULTS / "run.json").read_text())
+    if note:
+        run_info["plan"]["notes"] = [*run_info["plan"].get("notes", []), note]
+    run_info["plan"]["feature_sizes"] = list(result["summary"]["sizes"])
+    _save("run", run_info)
 
 
 def measure_commit(plan: Plan) -> dict[str, Any]:
@@ -228,9 +247,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--note", action="append", default=[], help="a note for the report (why a run was limited)"
     )
+    parser.add_argument(
+        "--add-feature-size", default="", help="measure featurize at one more size, merged into the results"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("LAKEPREP_PII_SALT", "bench-salt")
+    if args.add_feature_size:
+        add_feature_size(args.add_feature_size, args.repeats or 1, args.note[0] if args.note else None)
+        args.report_only = True
     if args.report_only:
         print(report.write(paths.RESULTS))
         return
