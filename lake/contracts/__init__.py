@@ -69,21 +69,31 @@ def _error_location(loc: tuple[int | str, ...]) -> str:
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def parse_document(text: str, source: str, model: type[ModelT], what: str = "contract") -> ModelT:
-    """YAML/JSON text to a typed model; every error names ``source`` and the field path."""
+def parse_document(
+    text: str,
+    source: str,
+    model: type[ModelT],
+    what: str = "contract",
+    error: type[ValueError] = ValueError,
+) -> ModelT:
+    """YAML/JSON text to a typed model; every error names ``source`` and the field path.
+
+    Errors are raised as ``error`` (``ContractError`` unless the caller has its own kind)."""
+    kind = error if error is not ValueError else ContractError
     try:
         data: Any = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ContractError(
-            f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}"
-        ) from exc
+        raise kind(f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}") from exc
     if not isinstance(data, dict):
-        raise ContractError(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
+        raise kind(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{_error_location(err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ContractError(f"{source}: {problems}") from None
+        problems = "; ".join(
+            f"{_error_location(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise kind(f"{source}: {problems}") from None
 
 
 def parse_contract(text: str, source: str) -> Contract:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lake import paths
+from lake.contracts import parse_document
 from lake.lineage import redact
 from lake.table import ZONES
 
@@ -244,24 +244,8 @@ class DeployConfig(_Strict):
         return {**self.tags, "lakeprep:environment": self.environment}
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
-
-
 def parse_config(text: str, source: str) -> DeployConfig:
-    try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DeployConfigError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DeployConfigError(f"{source}: a deployment file must be a mapping, got {type(data).__name__}")
-    try:
-        return DeployConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{_location(err['loc'])}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()
-        )
-        raise DeployConfigError(f"{source}: {problems}") from None
+    return parse_document(text, source, DeployConfig, "deployment file", DeployConfigError)
 
 
 def config_path(env: str) -> Path:
