@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -149,6 +150,39 @@ def deploy_glue(env: EnvOption = None, wheel: WheelOption = None) -> None:
 
 
 # ----------------------------------------------------------------------------------------- runs
+@dataclass(frozen=True)
+class _Started:
+    """A run a command started: how to announce it, follow it and find its logs."""
+
+    message: str
+    initial_state: str
+    name: str
+    state: Callable[[], RunState]
+    logs: Callable[[], list[str]]
+
+
+def _start_and_follow(
+    job: str,
+    env: str | None,
+    arg: list[str] | None,
+    wait: bool,
+    poll_seconds: float,
+    start: Callable[[DeployConfig, Clients, dict[str, str]], _Started],
+) -> None:
+    """What every run command does: load the environment, start, optionally follow, show the logs."""
+    with _reported():
+        config = load_config(env)
+        _check_job(job)
+        arguments = parse_run_arguments(arg or [])
+        started = start(config, Clients.for_config(config), arguments)
+        console.print(started.message, soft_wrap=True)
+        state = RunState(started.initial_state, finished=False)
+        if wait:
+            state = follow(started.state, started.name, console, poll_seconds)
+        logs = started.logs()
+    _finish(state, logs)
+
+
 @glue_app.command("run")
 def glue_run(
     job: Annotated[str, typer.Argument(help="Job script name: ingest, clean, featurize")],
@@ -158,19 +192,19 @@ def glue_run(
     poll_seconds: PollOption = 15.0,
 ) -> None:
     """Start a run of the deployed Glue job; with --wait, follow it and exit non-zero unless it succeeds."""
-    with _reported():
-        config = load_config(env)
-        _check_job(job)
-        arguments = parse_run_arguments(arg or [])
-        clients = Clients.for_config(config)
+
+    def start(config: DeployConfig, clients: Clients, arguments: dict[str, str]) -> _Started:
         name = config.glue_job_name(job)
         run_id = glue.start_run(clients.glue, config, job, arguments)
-        console.print(f"started Glue job {name}: run [bold]{run_id}[/]", soft_wrap=True)
-        state = RunState("STARTED", finished=False)
-        if wait:
-            state = follow(lambda: glue.run_state(clients.glue, name, run_id), name, console, poll_seconds)
-        logs = glue.log_locations(config, name, run_id, glue.run_log_group(clients.glue, name, run_id))
-    _finish(state, logs)
+        return _Started(
+            f"started Glue job {name}: run [bold]{run_id}[/]",
+            "STARTED",
+            name,
+            lambda: glue.run_state(clients.glue, name, run_id),
+            lambda: glue.log_locations(config, name, run_id, glue.run_log_group(clients.glue, name, run_id)),
+        )
+
+    _start_and_follow(job, env, arg, wait, poll_seconds, start)
 
 
 @emr_app.command("submit")
@@ -183,23 +217,19 @@ def emr_submit(
     poll_seconds: PollOption = 15.0,
 ) -> None:
     """Add an EMR step (command-runner.jar + spark-submit) running the current release's job script."""
-    with _reported():
-        config = load_config(env)
-        _check_job(job)
-        arguments = parse_run_arguments(arg or [])
-        clients = Clients.for_config(config)
+
+    def start(config: DeployConfig, clients: Clients, arguments: dict[str, str]) -> _Started:
         release = current_release(clients.s3, config)
         step_id = emr.submit_step(clients.emr, config, release, job, cluster_id, arguments)
-        console.print(
-            f"added step [bold]{step_id}[/] to {cluster_id} (release {release.release_id})", soft_wrap=True
+        return _Started(
+            f"added step [bold]{step_id}[/] to {cluster_id} (release {release.release_id})",
+            "PENDING",
+            step_id,
+            lambda: emr.step_state(clients.emr, cluster_id, step_id),
+            lambda: emr.step_logs(clients.emr, cluster_id, step_id),
         )
-        state = RunState("PENDING", finished=False)
-        if wait:
-            state = follow(
-                lambda: emr.step_state(clients.emr, cluster_id, step_id), step_id, console, poll_seconds
-            )
-        logs = emr.step_logs(clients.emr, cluster_id, step_id)
-    _finish(state, logs)
+
+    _start_and_follow(job, env, arg, wait, poll_seconds, start)
 
 
 @serverless_app.command("submit")
@@ -212,24 +242,20 @@ def serverless_submit(
     poll_seconds: PollOption = 15.0,
 ) -> None:
     """Start an EMR Serverless job run of the current release's job script in its packaged Python env."""
-    with _reported():
-        config = load_config(env)
-        _check_job(job)
-        arguments = parse_run_arguments(arg or [])
-        clients = Clients.for_config(config)
+
+    def start(config: DeployConfig, clients: Clients, arguments: dict[str, str]) -> _Started:
         release = current_release(clients.s3, config)
         client = clients.emr_serverless
         run_id = emr.submit_serverless(client, config, release, job, application_id, arguments)
-        console.print(
+        return _Started(
             f"started job run [bold]{run_id}[/] on {application_id} (release {release.release_id})",
-            soft_wrap=True,
+            "SUBMITTED",
+            run_id,
+            lambda: emr.serverless_state(client, application_id, run_id),
+            lambda: emr.serverless_logs(release, application_id, run_id),
         )
-        state = RunState("SUBMITTED", finished=False)
-        if wait:
-            state = follow(
-                lambda: emr.serverless_state(client, application_id, run_id), run_id, console, poll_seconds
-            )
-    _finish(state, emr.serverless_logs(release, application_id, run_id))
+
+    _start_and_follow(job, env, arg, wait, poll_seconds, start)
 
 
 # -------------------------------------------------------------------------------------- catalog
