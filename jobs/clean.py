@@ -20,9 +20,8 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
-from lake.contracts import Contract, ReferenceRule, load_contracts
+from lake.contracts import Contract, ReferenceRule
 from lake.lineage import InputRef, RowCounts
-from lake.paths import contracts_dir
 from lake.publish import Target, publish, quarantine_rows, quarantine_target
 from lake.quality.metrics import Metric, append_metrics, find_anomalies, history, report_metrics
 from lake.quality.rules import ReferenceLookup
@@ -210,11 +209,7 @@ def dependency_order(names: Sequence[str], contracts: dict[str, Contract]) -> li
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     with JobRun("clean", argv, OPTIONS, __doc__ or "") as run:
-        contracts = load_contracts(contracts_dir(run.args.get("contracts")))
-        names = run.args.list("dataset") or sorted(contracts)
-        unknown = sorted(set(names) - set(contracts))
-        if unknown:
-            raise SystemExit(f"no contract for dataset(s) {unknown}; known: {sorted(contracts)}")
+        contracts, names = run.contracts()
         full_refresh = run.args.flag("full-refresh")
         results = [
             clean_dataset(run, contracts[n], contracts, full_refresh)

@@ -18,9 +18,8 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
-from lake.contracts import Contract, load_contracts
+from lake.contracts import Contract
 from lake.lineage import InputRef, RowCounts
-from lake.paths import contracts_dir
 from lake.publish import Target, publish, quarantine_rows, quarantine_target
 from lake.quality.metrics import Metric, append_metrics
 from lake.quality.rules import FAILED_RULES
@@ -174,11 +173,7 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     with JobRun("ingest", argv, OPTIONS, __doc__ or "") as run:
-        contracts = load_contracts(contracts_dir(run.args.get("contracts")))
-        names = run.args.list("dataset") or sorted(contracts)
-        unknown = sorted(set(names) - set(contracts))
-        if unknown:
-            raise SystemExit(f"no contract for dataset(s) {unknown}; known: {sorted(contracts)}")
+        contracts, names = run.contracts()
         results = [ingest_dataset(run, contracts[name]) for name in names]
         run.summary["datasets"] = results
         problems = [f for r in results for f in r["unreadable"]]

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import SparkSession
 
+    from lake.contracts import Contract
+
 log = logging.getLogger("lakeprep")
 
 # Arguments every job accepts, on top of its own.
@@ -205,6 +207,18 @@ class JobRun:
         ]
         lines += [f"  --{name:<{width}}{text}" for name, text in self.options.items()]
         return "\n".join(lines)
+
+    def contracts(self) -> tuple[dict[str, Contract], list[str]]:
+        """All contracts (from ``--contracts`` or the bundle) and the ``--dataset`` selection (default: all)."""
+        from lake.contracts import load_contracts
+        from lake.paths import contracts_dir
+
+        contracts = load_contracts(contracts_dir(self.args.get("contracts")))
+        names = self.args.list("dataset") or sorted(contracts)
+        unknown = sorted(set(names) - set(contracts))
+        if unknown:
+            raise SystemExit(f"no contract for dataset(s) {unknown}; known: {sorted(contracts)}")
+        return contracts, names
 
     # ------------------------------------------------------------------------------ lineage
     def record_input(self, ref: InputRef, schema: pa.Schema | None = None, **facets: Any) -> None:
