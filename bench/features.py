@@ -19,6 +19,7 @@ from bench.timing import timed
 
 MEAN_IMPUTED = ("wx_temp", "wx_humid", "wx_pressure", "route_delay_7d", "carrier_delay_28d")
 MEDIAN_IMPUTED = (
+    "dep_delay",
     "wx_wind_speed",
     "wx_precip",
     "wx_visib",
@@ -30,6 +31,7 @@ MEDIAN_IMPUTED = (
 # scaled, in the spec's feature order
 SCALED = (
     "dep_hour",
+    "dep_delay",
     "day_of_year",
     "log_distance",
     "wx_temp",
@@ -65,7 +67,7 @@ WITH w AS (SELECT * FROM (SELECT origin, time_hour, temp, humid, wind_speed, pre
                             RANGE BETWEEN 28 PRECEDING AND 1 PRECEDING))
 SELECT concat_ws('|', b.year, b.month, b.day, b.carrier, b.flight, b.origin, b.sched_dep_time) AS example_id,
   CASE WHEN arr_delay > 15 THEN 1 ELSE 0 END AS is_late,
-  b.hour + b.minute / 60.0 AS dep_hour,
+  b.hour + b.minute / 60.0 AS dep_hour, b.dep_delay,
   dayofweek(make_date(b.year, b.month, b.day)) AS weekday,
   b.month, b.carrier, b.origin, b.dest, b.distance,
   dayofyear(make_date(b.year, b.month, b.day)) AS day_of_year,

@@ -274,8 +274,14 @@ def main(argv: list[str] | None = None) -> None:
     }
     run_info["data"] = data.ensure(plan.sizes)
     run_info["data_seconds"] = time.perf_counter() - started
-    _save("run", run_info)
-    durations: dict[str, float] = {}
+    previous = paths.RESULTS / "run.json"
+    if args.only and previous.exists():  # re-measuring some: keep the run these results belong to
+        kept = json.loads(previous.read_text())
+        kept["plan"]["notes"] = [*kept["plan"].get("notes", []), *args.note]
+        run_info = kept
+    else:
+        _save("run", run_info)
+    durations: dict[str, float] = dict(run_info.get("measurement_seconds", {}))
     for name in chosen:
         began = time.perf_counter()
         try:
@@ -287,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
         result["seconds"] = durations[name]
         _save(name, result)
     run_info["measurement_seconds"] = durations
-    run_info["total_seconds"] = time.perf_counter() - started
+    run_info["total_seconds"] = run_info.get("data_seconds", 0.0) + sum(durations.values())
     run_info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     _save("run", run_info)
     print(report.write(paths.RESULTS))
