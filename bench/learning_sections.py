@@ -149,11 +149,12 @@ def autolabel_section(result: dict[str, Any], folder: Path) -> tuple[str, list[l
     targets = list(summary[names[0]]["targets"])
     for ax in axes:
         ax.set_xticks(range(len(targets)), [f"target {t}" for t in targets])
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, ncol=len(names), loc="upper center")
     axes[0].set_ylabel("% of items labelled by machine")
     axes[0].set_title("Share labelled by machine")
+    axes[0].set_ylim(0, 110)
     axes[1].set_ylabel("% correct (against the truth)")
-    axes[1].set_ylim(80, 100.5)
+    axes[1].set_ylim(80, 104)
     for j, t in enumerate(targets):
         axes[1].hlines(float(t) * 100, j - 0.45, j + 0.45, colors="black", linestyles=":")
     axes[1].set_title("Measured accuracy of machine labels (dotted: target)")
