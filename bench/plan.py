@@ -50,6 +50,17 @@ class Plan:
         return asdict(self)
 
 
+# The plan fields each measurement reads: a re-measured step (``--only``) updates just these in the kept run.
+PLAN_FIELDS: dict[str, tuple[str, ...]] = {
+    "validation": ("validation_size", "rule_counts", "validation_repeats", "peer_repeats"),
+    "featurize": ("feature_sizes", "feature_repeats"),
+    "commit": ("commit_size", "commit_files", "commit_repeats"),
+    "active_learning": ("al_seeds", "al_budget_scale"),
+    "autolabel": ("al_seeds", "al_budget_scale", "autolabel_targets"),
+    "pool_scoring": ("pool_sizes", "pool_repeats", "pool_select"),
+}
+
+
 FULL = Plan(
     name="full",
     validation_size="4M",

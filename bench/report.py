@@ -96,7 +96,14 @@ def write(folder: Path) -> str:
         sections.append(text)
         headline += lines
     summary_table = table(["measurement", "figure", "result"], headline)
-    notes = run["plan"].get("notes") or []
+    notes = [
+        *(run["plan"].get("notes") or []),
+        *(
+            f"{name} measured again on {again['started']} at commit {again['lakeprep_commit']} "
+            f"(load average {again['load_average_at_start'][0]} at its start)"
+            for name, again in run.get("remeasured", {}).items()
+        ),
+    ]
     document = "\n".join(
         [
             "# lakeprep benchmarks",

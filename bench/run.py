@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import active, autolabeling, data, features, paths, pool, report, validation
 from bench.machine import describe
-from bench.plan import FULL, QUICK, ROWS, Plan, limited
+from bench.plan import FULL, PLAN_FIELDS, QUICK, ROWS, Plan, limited
 from bench.proc import Measured, run_workload
 from bench.timing import loglog_slope, median, ratio
 
@@ -275,9 +275,16 @@ def main(argv: list[str] | None = None) -> None:
     run_info["data"] = data.ensure(plan.sizes)
     run_info["data_seconds"] = time.perf_counter() - started
     previous = paths.RESULTS / "run.json"
-    if args.only and previous.exists():  # re-measuring some: keep the run these results belong to
+    if args.only and previous.exists():  # re-measuring some: keep the run, say what was measured again
         kept = json.loads(previous.read_text())
         kept["plan"]["notes"] = [*kept["plan"].get("notes", []), *args.note]
+        for name in chosen:
+            kept["plan"].update({f: run_info["plan"][f] for f in PLAN_FIELDS[name]})
+            kept.setdefault("remeasured", {})[name] = {
+                "started": run_info["started"],
+                "lakeprep_commit": run_info["machine"]["lakeprep_commit"],
+                "load_average_at_start": run_info["machine"]["load_average_at_start"],
+            }
         run_info = kept
     else:
         _save("run", run_info)
