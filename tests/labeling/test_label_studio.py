@@ -1,9 +1,10 @@
 """The Label Studio backend against a real server: project from the label set, tasks with predictions,
-annotations made through the API, sync, and a server stopped and restarted mid-batch."""
+annotations made through the API, sync, a server stopped and restarted mid-batch, and two annotators per task."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -13,6 +14,7 @@ from label_studio_sdk import LabelStudio
 from pyspark.sql import SparkSession
 from typer.testing import CliRunner
 
+from labeling import quality
 from labeling.backends import BackendUnavailableError
 from labeling.backends.label_studio import BATCH_FIELD, ID_FIELD, LabelStudioBackend
 from labeling.campaign import Campaign
@@ -33,15 +35,25 @@ def batch_tasks(client: LabelStudio, project: int, batch_id: str) -> list[Any]:
     ]
 
 
-def annotate(client: LabelStudio, tasks: list[Any], truth: dict[str, str]) -> None:
-    """What an annotator does in the UI: submit one choice per task."""
+def annotate(
+    client: LabelStudio,
+    tasks: list[Any],
+    truth: dict[str, str],
+    annotator: int | None = None,
+    wrong: frozenset[str] = frozenset(),
+) -> None:
+    """What an annotator does in the UI: submit one choice per task (the other label for ``wrong`` ids)."""
     for task in tasks:
-        label = truth[task.data[ID_FIELD]]
+        example_id = task.data[ID_FIELD]
+        label = truth[example_id]
+        if example_id in wrong:
+            label = next(other for other in LABELS if other != label)
         client.annotations.create(
             id=task.id,
             result=[
                 {"from_name": "label", "to_name": "item", "type": "choices", "value": {"choices": [label]}}
             ],
+            **({"completed_by": annotator} if annotator is not None else {}),
         )
 
 
@@ -137,3 +149,62 @@ def test_label_studio_campaign_survives_a_server_restart(
         delta = DeltaTable(lake.uri(*table.split("/")))
         assert LS_TOKEN not in json.dumps(delta.history(), default=str)
         assert LS_TOKEN not in json.dumps(delta.to_pyarrow_table().to_pylist(), default=str)
+
+
+@pytest.mark.label_studio
+def test_label_studio_two_annotators_per_task(
+    spark: SparkSession,
+    lake: Storage,
+    cancer_features: Table,
+    ls_env: LabelStudioServer,
+    unique: Callable[[str], str],
+) -> None:
+    """Every task asks two people; a batch is done only when both answered, and both answers are kept."""
+    campaign = Campaign.create(
+        lake,
+        name="ls-pairs",
+        source=cancer_features.ref,
+        id_column="example_id",
+        display_columns=["text"],
+        labels=LABELS,
+        backend=LabelStudioBackendSpec(url=ls_env.url),
+        budget=Budget(max_items=20, cost_per_label=0.5),
+        feature_columns=[f"f{j:02d}" for j in range(8)],
+        batch_size=20,
+        annotators_per_item=2,
+        autolabel=False,
+        spark=spark,
+    )
+    project_id = int(campaign.state().backend["project_id"])
+    client = LabelStudio(base_url=ls_env.url, api_key=LS_TOKEN)
+    assert client.projects.get(id=project_id).maximum_annotations == 2
+    people = []
+    for _ in range(2):
+        name = unique("annotator")
+        people.append(client.users.create(username=name, email=f"{name}@example.org", password=unique("pw")))
+    truth = {
+        i: LABELS[v]
+        for i, v in zip(*pl.read_delta(cancer_features.uri).select("example_id", "label"), strict=True)
+    }
+
+    campaign.round()
+    tasks = batch_tasks(client, project_id, "b001")
+    assert len(tasks) == 20
+    annotate(client, tasks, truth, annotator=people[0].id)
+    first = campaign.sync()[0]
+    assert (first.new, first.complete) == (20, False), "one answer per task is not enough"
+    disputed = frozenset(t.data[ID_FIELD] for t in tasks[:5])
+    annotate(client, tasks, truth, annotator=people[1].id, wrong=disputed)
+    second = campaign.sync()[0]
+    assert (second.new, second.stored, second.complete) == (20, 40, True)
+
+    human = campaign.store.human_labels()
+    assert human.num_rows == 40
+    assert set(human.column("annotator_id").to_pylist()) == {f"ls-user:{p.id}" for p in people}
+    votes = quality.consensus(human)
+    assert len(votes) == 20
+    assert (votes["n_annotations"] == 2).all()
+    assert votes["annotators"].map(len).eq(2).all()
+    assert set(votes.loc[votes["agreement"] < 1, "example_id"]) == disputed
+    status = campaign.status()
+    assert (status.human_items, status.spent) == (20, 20.0)
