@@ -66,7 +66,7 @@ def s3_lake(s3_env: S3Server, s3_bucket: str, spark: SparkSession) -> Storage:
     """A lake on the local S3 server, with Spark's S3A pointed at it as well."""
     if not s3a_jars():
         pytest.fail("S3A jars missing: run `make test` (it extracts hadoop-aws into .cache/jars)")
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in s3_env.spark_conf().items():
         hadoop.set(key, value)
     return Storage.resolve(f"s3://{s3_bucket}/lake")

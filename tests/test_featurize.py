@@ -130,7 +130,7 @@ def test_new_base_rows_are_featurized_incrementally(spark: SparkSession, lake: S
     assert again["skipped"] == "up to date"
 
 
-def _event(record: dict) -> RunEvent:  # type: ignore[type-arg]
+def _event(record: dict) -> RunEvent:
     """Rebuild an emitted event with the client's typed model: its validators check the run id is a
     UUID, the event time an ISO date-time and the URIs parse."""
     return RunEvent(

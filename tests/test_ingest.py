@@ -42,8 +42,8 @@ def land(lake: Storage, name: str, data: bytes) -> None:
     lake.write_bytes(lake.uri("landing", "things", name), data)
 
 
-def ingest(lake: Storage, contracts: Path) -> list[dict]:  # type: ignore[type-arg]
-    return run_inprocess("ingest", ["--lake", lake.root, "--contracts", str(contracts)])  # type: ignore[no-any-return]
+def ingest(lake: Storage, contracts: Path) -> list[dict]:
+    return run_inprocess("ingest", ["--lake", lake.root, "--contracts", str(contracts)])
 
 
 def raw_rows(lake: Storage) -> pl.DataFrame:

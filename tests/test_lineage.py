@@ -49,7 +49,7 @@ def test_tags_carry_rows_contract_and_no_secret() -> None:
 
 
 class _Collector(BaseHTTPRequestHandler):
-    received: list[tuple[str, dict]] = []  # type: ignore[type-arg]
+    received: list[tuple[str, dict]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))

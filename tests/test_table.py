@@ -125,10 +125,10 @@ def test_app_transactions_make_commits_idempotent(spark: SparkSession, lake: Sto
     assert table.app_version("batch:x") == 7
     assert table.app_versions(["batch:x", "batch:y"]) == {"batch:x": 7, "batch:y": None}
     write = {"schema": SCHEMA, "mode": "append", "tags": TAGS}
-    again = table.write(frame(spark, ROWS), run_id="r1", app_transactions=[("batch:x", 7)], **write)  # type: ignore[arg-type]
+    again = table.write(frame(spark, ROWS), run_id="r1", app_transactions=[("batch:x", 7)], **write)
     assert again.skipped  # the same run committed twice adds nothing
     assert (DeltaTable(table.uri).version(), pl.read_delta(table.uri).height) == (0, 5)
-    newer = table.write(frame(spark, ROWS[:1]), run_id="r2", app_transactions=[("batch:x", 8)], **write)  # type: ignore[arg-type]
+    newer = table.write(frame(spark, ROWS[:1]), run_id="r2", app_transactions=[("batch:x", 8)], **write)
     assert not newer.skipped
     assert pl.read_delta(table.uri).height == 6
 

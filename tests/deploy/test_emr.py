@@ -147,9 +147,9 @@ def test_submit_before_any_deploy_says_what_to_do(
 
 def test_serverless_job_run(published: Path, s3_bucket: str) -> None:
     client = boto3.client("emr-serverless", region_name=REGION)
-    application = client.create_application(name="lakeprep", releaseLabel="emr-7.5.0", type="SPARK")[
-        "applicationId"
-    ]
+    application = client.create_application(
+        name="lakeprep", releaseLabel="emr-7.5.0", type="SPARK", clientToken="test-application"
+    )["applicationId"]
     result = lakeprep(
         "emr-serverless",
         "submit",

@@ -79,7 +79,7 @@ def test_too_few_validation_labels_to_prove_anything() -> None:
 
 
 def test_a_perfect_model_gets_the_lowest_threshold() -> None:
-    confidence = np.linspace(0.5, 1.0, 500)
+    confidence = np.linspace(0.5, 1.0, 500, dtype=np.float64)
     result = calibrate_threshold(confidence, np.ones(500, dtype=bool), target=0.95)
     assert result.threshold == pytest.approx(0.5)
     assert result.n_above == 500

@@ -28,11 +28,8 @@ LABELS = ("malignant", "benign")  # the breast-cancer target: 0 = malignant, 1 =
 
 
 def batch_tasks(client: LabelStudio, project: int, batch_id: str) -> list[Any]:
-    return [
-        t
-        for t in client.tasks.list(project=project, fields="all", page_size=50)
-        if t.data[BATCH_FIELD] == batch_id
-    ]
+    tasks: list[Any] = list(client.tasks.list(project=project, fields="all", page_size=50))
+    return [t for t in tasks if t.data[BATCH_FIELD] == batch_id]
 
 
 def annotate(
@@ -80,7 +77,7 @@ def test_label_studio_campaign_survives_a_server_restart(
     client = LabelStudio(base_url=ls_env.url, api_key=LS_TOKEN)
     project = client.projects.get(id=project_id)
     assert project.title == "lakeprep: ls-cancer"
-    assert all(f'<Choice value="{label}"/>' in project.label_config for label in LABELS)
+    assert all(f'<Choice value="{label}"/>' in (project.label_config or "") for label in LABELS)
     truth = {
         i: LABELS[v]
         for i, v in zip(*pl.read_delta(cancer_features.uri).select("example_id", "label"), strict=True)

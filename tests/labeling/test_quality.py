@@ -13,7 +13,7 @@ from labeling.spec import ModelSpec
 from labeling.store import LABELS_SCHEMA
 
 
-def annotations(rows: list[tuple[str, str, int]]) -> pa.Table:
+def annotation_rows(rows: list[tuple[str, str, int]]) -> pa.Table:
     """(item, annotator, label index) -> a labels-table slice."""
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     return pa.Table.from_pylist(
@@ -42,7 +42,7 @@ def annotations(rows: list[tuple[str, str, int]]) -> pa.Table:
 
 
 def test_majority_consensus_and_agreement() -> None:
-    human = annotations(
+    human = annotation_rows(
         [
             ("x", "ann-a", 1),
             ("x", "ann-b", 1),
@@ -70,14 +70,14 @@ def test_majority_consensus_and_agreement() -> None:
 
 
 def test_an_annotators_second_answer_replaces_the_first() -> None:
-    human = annotations([("x", "ann-a", 0), ("x", "ann-a", 1)])
+    human = annotation_rows([("x", "ann-a", 0), ("x", "ann-a", 1)])
     items = quality.consensus(human)
     assert items["label_index"].tolist() == [1]
     assert items["n_annotations"].tolist() == [1]
 
 
 def test_single_annotations_need_no_voting() -> None:
-    human = annotations([("p", "a", 0), ("q", "b", 1)])
+    human = annotation_rows([("p", "a", 0), ("q", "b", 1)])
     items = quality.consensus(human, "cleanlab")
     assert dict(zip(items["example_id"], items["label_index"], strict=True)) == {"p": 0, "q": 1}
 
@@ -94,7 +94,7 @@ def test_cleanlab_consensus_weighs_annotators_by_quality() -> None:
         for noisy in ("noisy-1", "noisy-2"):
             answer = int(label) if rng.random() > 0.45 else 1 - int(label)
             rows.append((item, noisy, answer))
-    human = annotations(rows)
+    human = annotation_rows(rows)
     probs = {
         f"i{i:02d}": np.array([0.85, 0.15]) if t == 0 else np.array([0.15, 0.85]) for i, t in enumerate(truth)
     }
