@@ -17,7 +17,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from lake.contracts import Contract, ReferenceRule
@@ -35,6 +34,7 @@ from lake.quality.validate import (
 )
 from lake.runtime import JobRun
 from lake.secrets import pii_salt
+from lake.spark import persist_on_disk
 from lake.table import Table, TableError, WriteMode
 from lake.zones.clean import (
     all_rules,
@@ -111,9 +111,7 @@ def clean_dataset(
     if existing is not None:
         existing = existing.select(*contract.keys)
     rules = all_rules(contract)
-    validated = validate(flag_rows(typed, contract, references, existing), rules).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    validated = persist_on_disk(validate(flag_rows(typed, contract, references, existing), rules))
     try:
         report = measure(validated, rules, [c.name for c in contract.published_columns])
         raise_on_failures(report, validated, cleaned.ref, columns_for_context(contract))

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -34,6 +33,7 @@ from lake.paths import contracts_dir
 from lake.publish import Target, publish
 from lake.quality.metrics import Metric, append_metrics
 from lake.runtime import JobRun
+from lake.spark import persist_on_disk
 from lake.table import Table, TableError, WriteMode, arrow_schema_of
 
 log = logging.getLogger("lakeprep.featurize")
@@ -127,13 +127,13 @@ def build(
     if where:
         base = base.where(F.expr(where))
     others = {d: f for d, f in frames.items() if d != spec.base}
-    candidates = examples(base, others, frames[spec.base], spec).persist(StorageLevel.MEMORY_AND_DISK)
+    candidates = persist_on_disk(examples(base, others, frames[spec.base], spec))
     try:
         counts, excluded, balance = _account(candidates, spec)
         rows = candidates if keep_unlabelled else candidates.where(F.col(EXCLUDED).isNull())
         if keep_unlabelled:
             counts = RowCounts(counts.rows_in, counts.rows_in)
-        inputs = ml.model_inputs(rows, spec).persist(StorageLevel.MEMORY_AND_DISK)
+        inputs = persist_on_disk(ml.model_inputs(rows, spec))
         try:
             if pipeline_uri is None:
                 model = ml.fit(spec, inputs)

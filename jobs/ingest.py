@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from lake.contracts import Contract
@@ -24,6 +23,7 @@ from lake.publish import Target, publish, quarantine_rows, quarantine_target
 from lake.quality.metrics import Metric, append_metrics
 from lake.quality.rules import FAILED_RULES
 from lake.runtime import JobFailedError, JobRun
+from lake.spark import persist_on_disk
 from lake.table import Table
 from lake.zones.common import (
     CORRUPT,
@@ -79,7 +79,8 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
         F.when(malformed, F.array(F.lit(MALFORMED)))
         .otherwise(F.array().cast("array<string>"))
         .alias(FAILED_RULES),
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    frame = persist_on_disk(frame)
     try:
         # One aggregation: per-file row, malformed and unknown-column counts (one row per file).
         per_file = {

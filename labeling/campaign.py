@@ -37,6 +37,7 @@ from labeling.store import HUMAN, LABELS_SCHEMA, MACHINE, CampaignStore, Event, 
 from labeling.sync import closed_payload, label_rows, new_annotations
 from labeling.training import calibrate, fit_round_model, load_labelled
 from lake.lineage import InputRef, RunContext
+from lake.spark import persist_on_disk
 from lake.storage import Storage
 from lake.table import Table
 
@@ -329,12 +330,10 @@ class Campaign:
         )
 
     def _scored_pool(self, spec: CampaignSpec, model: FittedModel | None, number: int) -> DataFrame:
-        from pyspark import StorageLevel
-
         frame = pool.pool_frame(self.spark, self.storage, spec, self.store.labels, salt=number)
         if model is None:
             return frame
-        return pool.score_pool(frame, model, spec.id_column).persist(StorageLevel.MEMORY_AND_DISK)
+        return persist_on_disk(pool.score_pool(frame, model, spec.id_column))
 
     def _autolabel(
         self,
