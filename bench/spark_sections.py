@@ -196,7 +196,7 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
         f"![validation]({plot})",
         "",
         "Why lakeprep is slower, and what it buys: the plain job makes one pass; clean persists the validated "
-        "frame (memory and disk) with the landed text of every column kept beside the typed value, so a "
+        "frame (on local disk) with the landed text of every column kept beside the typed value, so a "
         "rejected row can be quarantined exactly as it arrived, then reads it three times: to measure "
         "(counts, per-rule failures, nulls), to write the quarantine table (the row as JSON with its reasons) "
         "and to write the cleaned table (PII hashed). Then it reads every written file's footer for Delta "
@@ -227,6 +227,11 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
         "",
     ]
     return "\n".join(text), headline
+
+
+def _difference(value: float | None) -> str:
+    """A vector difference readably: ``-`` when the vectors could not be compared (different lengths)."""
+    return "-" if value is None else f"{value:.1e}"
 
 
 def featurize_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list[str]]]:
@@ -306,7 +311,7 @@ def featurize_section(result: dict[str, Any], folder: Path) -> tuple[str, list[l
         "",
         f"Same features? At {next(iter(sizes))} the two outputs were joined on `example_id`: {eq['matched']:,} of "
         f"{eq['examples_lakeprep']:,} examples matched, vectors of length {eq['vector_length'][0]} vs "
-        f"{eq['vector_length'][1]}, largest absolute difference {eq['max_abs_difference']}, same label "
+        f"{eq['vector_length'][1]}, largest absolute difference {_difference(eq['max_abs_difference'])}, same label "
         f"{pct(eq['same_label'])}, same split {pct(eq['same_split'])}.",
         "",
         f"At {last} featurize takes {times(sizes[last]['ratio'])} the hand-written time. What featurize does on "
