@@ -90,7 +90,8 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
     axes[0].set_xticks(list(xs), [f"{n} rules" for n in counts])
     axes[0].set_ylabel("seconds (median)")
     axes[0].set_title(f"Validation overhead, {result['rows']:,} rows")
-    axes[0].legend(fontsize=8)
+    axes[0].set_ylim(0, axes[0].get_ylim()[1] * 1.3)  # room for the legend above the bars
+    axes[0].legend(fontsize=8, loc="upper center", ncol=1)
     width = 0.27
     for offset, (tier, label, color) in zip(
         (-width, 0, width),
