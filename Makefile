@@ -39,7 +39,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-## make bench / bench-quick: the benchmark suite (bench/results/); peers live only in .venv-bench
+## make bench / bench-quick: the benchmark suite (bench/results/; quick runs go to bench/data/results-quick/); peers live only in .venv-bench
 bench: java $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.run
 

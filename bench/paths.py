@@ -8,7 +8,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 DATA = BENCH / "data"
 WORK = DATA / "work"  # scratch lakes and outputs of measured runs, wiped per run
-RESULTS = BENCH / "results"
+RESULTS = BENCH / "results"  # the full run: committed, linked from the README
+QUICK_RESULTS = DATA / "results-quick"  # `--quick`: never replaces the full report
 
 
 def generated(size: str) -> Path:

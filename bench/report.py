@@ -109,8 +109,9 @@ def write(folder: Path) -> str:
             "# lakeprep benchmarks",
             "",
             "Re-run with `make bench` (the full plan: 1M-16M rows, 3 repeats; hours on 2 cores) or "
-            "`make bench-quick` (100k-400k rows, one repeat, same report shape). Results: this file, the JSON "
-            "beside it (one file per measurement, every repeat) and the PNG plots.",
+            "`make bench-quick` (100k-400k rows, one repeat, same report shape, written to "
+            "`bench/data/results-quick/`). Results: this file, the JSON beside it (one file per measurement, "
+            "every repeat) and the PNG plots.",
             "",
             *(
                 [

@@ -17,6 +17,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from bench import active, autolabeling, data, features, paths, pool, report, validation
@@ -139,21 +140,21 @@ def measure_featurize(plan: Plan, earlier: list[dict[str, Any]] | None = None) -
     return {"runs": runs, "summary": summary}
 
 
-def add_feature_size(size: str, repeats: int, note: str | None) -> None:
+def add_feature_size(results: Path, size: str, repeats: int, note: str | None) -> None:
     """Measure one more featurize size and merge it into the last run's results (a size that could not be
     measured in the same sitting, e.g. 16M after the rest): the report marks it with ``note``."""
     data.ensure([size])
-    previous = json.loads((paths.RESULTS / "featurize.json").read_text())
+    previous = json.loads((results / "featurize.json").read_text())
     plan = replace(FULL, feature_sizes=(size,), feature_repeats={size: repeats})
     earlier = [r for r in previous["runs"] if r["size"] != size]
     result = measure_featurize(plan, earlier)
     result["seconds"] = previous.get("seconds", 0.0)
-    _save("featurize", result)
-    run_info = json.loads((paths.RESULTS / "run.json").read_text())
+    _save(results, "featurize", result)
+    run_info = json.loads((results / "run.json").read_text())
     if note:
         run_info["plan"]["notes"] = [*run_info["plan"].get("notes", []), note]
     run_info["plan"]["feature_sizes"] = list(result["summary"]["sizes"])
-    _save("run", run_info)
+    _save(results, "run", run_info)
 
 
 def measure_commit(plan: Plan) -> dict[str, Any]:
@@ -231,14 +232,18 @@ STEPS: dict[str, Callable[[Plan], dict[str, Any]]] = {
 }
 
 
-def _save(name: str, value: Any) -> None:
-    paths.RESULTS.mkdir(parents=True, exist_ok=True)
-    (paths.RESULTS / f"{name}.json").write_text(json.dumps(value, indent=1, default=str))
+def _save(results: Path, name: str, value: Any) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps(value, indent=1, default=str))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats: a few minutes")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, one repeat; written to bench/data/results-quick/, never over the full report",
+    )
     parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(MEASUREMENTS)}")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from the JSON results")
     parser.add_argument("--repeats", type=int, default=None, help="cap every repeat count (time-boxed runs)")
@@ -251,13 +256,16 @@ def main(argv: list[str] | None = None) -> None:
         "--add-feature-size", default="", help="measure featurize at one more size, merged into the results"
     )
     args = parser.parse_args(argv)
+    results = paths.QUICK_RESULTS if args.quick else paths.RESULTS
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("LAKEPREP_PII_SALT", "bench-salt")
     if args.add_feature_size:
-        add_feature_size(args.add_feature_size, args.repeats or 1, args.note[0] if args.note else None)
+        add_feature_size(
+            results, args.add_feature_size, args.repeats or 1, args.note[0] if args.note else None
+        )
         args.report_only = True
     if args.report_only:
-        print(report.write(paths.RESULTS))
+        print(report.write(results))
         return
     skipped = tuple(x for x in args.skip_sizes.split(",") if x)
     plan = limited(QUICK if args.quick else FULL, args.repeats, skipped, args.seeds)
@@ -265,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     chosen = [m for m in MEASUREMENTS if not args.only or m in args.only.split(",")]
     if not args.only:  # a whole run replaces every result, so the report never mixes two runs
         for name in MEASUREMENTS:
-            (paths.RESULTS / f"{name}.json").unlink(missing_ok=True)
+            (results / f"{name}.json").unlink(missing_ok=True)
     started = time.perf_counter()
     run_info: dict[str, Any] = {
         "plan": plan.as_dict(),
@@ -274,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     run_info["data"] = data.ensure(plan.sizes)
     run_info["data_seconds"] = time.perf_counter() - started
-    previous = paths.RESULTS / "run.json"
+    previous = results / "run.json"
     if args.only and previous.exists():  # re-measuring some: keep the run, say what was measured again
         kept = json.loads(previous.read_text())
         kept["plan"]["notes"] = [*kept["plan"].get("notes", []), *args.note]
@@ -287,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
             }
         run_info = kept
     else:
-        _save("run", run_info)
+        _save(results, "run", run_info)
     durations: dict[str, float] = dict(run_info.get("measurement_seconds", {}))
     for name in chosen:
         began = time.perf_counter()
@@ -298,12 +306,12 @@ def main(argv: list[str] | None = None) -> None:
             result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-4000:]}
         durations[name] = time.perf_counter() - began
         result["seconds"] = durations[name]
-        _save(name, result)
+        _save(results, name, result)
     run_info["measurement_seconds"] = durations
     run_info["total_seconds"] = run_info.get("data_seconds", 0.0) + sum(durations.values())
     run_info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    _save("run", run_info)
-    print(report.write(paths.RESULTS))
+    _save(results, "run", run_info)
+    print(report.write(results))
 
 
 if __name__ == "__main__":
