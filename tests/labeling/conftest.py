@@ -16,17 +16,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pyarrow as pa
 import pytest
+from pyspark.sql import SparkSession
 from sklearn.datasets import load_breast_cancer, make_classification
 
+from labeling.campaign import Campaign
+from labeling.spec import BackendSpec
 from lake.storage import Storage
 from lake.table import Table
 from tests.support.servers import free_port, wait_for
 
+CANCER_LABELS = ("malignant", "benign")  # the breast-cancer target: 0 = malignant, 1 = benign
 LS_USER, LS_PASSWORD = "lakeprep@example.com", "lakeprep-test-password"
 LS_TOKEN = "lakeprep0test0token0123456789abcdef0123"
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,10 +66,39 @@ def separable_features(lake: Storage) -> Table:
     return features_table(lake, "separable", x, y)
 
 
+def breast_cancer_table(storage: Storage) -> Table:
+    """The first eight breast-cancer features as ``features/cancer`` (f00..f07, label, split, text)."""
+    data = load_breast_cancer()
+    return features_table(storage, "cancer", data.data[:, :8], data.target)
+
+
 @pytest.fixture
 def cancer_features(lake: Storage) -> Table:
-    data = load_breast_cancer()
-    return features_table(lake, "cancer", data.data[:, :8], data.target)
+    return breast_cancer_table(lake)
+
+
+def cancer_truth() -> dict[str, str]:
+    """example_id of ``breast_cancer_table`` -> the label name an honest annotator gives."""
+    return {f"cancer-{i:06d}": CANCER_LABELS[v] for i, v in enumerate(load_breast_cancer().target)}
+
+
+def cancer_campaign(
+    spark: SparkSession, storage: Storage, table: Table, name: str, backend: BackendSpec, **settings: Any
+) -> Campaign:
+    """A campaign over ``breast_cancer_table`` as the backend tests run it: 8 features, batches of 20."""
+    return Campaign.create(
+        storage,
+        name=name,
+        source=table.ref,
+        id_column="example_id",
+        display_columns=["text"],
+        labels=CANCER_LABELS,
+        backend=backend,
+        feature_columns=[f"f{j:02d}" for j in range(8)],
+        batch_size=20,
+        spark=spark,
+        **settings,
+    )
 
 
 @dataclass

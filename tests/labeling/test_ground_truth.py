@@ -18,12 +18,12 @@ from labeling.backends.ground_truth import GroundTruthBackend, job_name
 from labeling.campaign import Campaign
 from labeling.spec import Budget, GroundTruthBackendSpec
 from lake.storage import Storage
-from tests.labeling.conftest import features_table
+from tests.labeling.conftest import CANCER_LABELS, breast_cancer_table, cancer_campaign, cancer_truth
 from tests.support.servers import S3Server
 
 ROLE = "arn:aws:iam::123456789012:role/lakeprep-ground-truth"
 WORKTEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/lakeprep-team"
-LABELS = ("malignant", "benign")
+LABELS = CANCER_LABELS
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 
 
@@ -127,26 +127,18 @@ def output_manifest(lines: list[dict[str, Any]], truth: dict[str, str], job: str
 def test_ground_truth_campaign_on_s3(
     spark: SparkSession, s3_lake: Storage, s3_bucket: str, s3_env: S3Server
 ) -> None:
-    from sklearn.datasets import load_breast_cancer
-
-    data = load_breast_cancer()
-    table = features_table(s3_lake, "cancer", data.data[:, :8], data.target)
-    truth = {f"cancer-{i:06d}": LABELS[v] for i, v in enumerate(data.target)}
+    table = breast_cancer_table(s3_lake)
+    truth = cancer_truth()
     s3 = s3_env.client()
     spec = GroundTruthBackendSpec(s3_prefix=f"s3://{s3_bucket}/gt", role_arn=ROLE, workteam_arn=WORKTEAM)
-    created = Campaign.create(
+    created = cancer_campaign(
+        spark,
         s3_lake,
-        name="gt-cancer",
-        source=table.ref,
-        id_column="example_id",
-        display_columns=["text"],
-        labels=LABELS,
-        backend=spec,
+        table,
+        "gt-cancer",
+        spec,
         budget=Budget(max_items=40, cost_per_label=0.08),
-        feature_columns=[f"f{j:02d}" for j in range(8)],
-        batch_size=20,
         validation_fraction=0.25,
-        spark=spark,
         prepare_backend=False,
     )
     sagemaker = boto3.client("sagemaker", region_name="us-east-1")

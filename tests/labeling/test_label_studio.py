@@ -17,14 +17,13 @@ from typer.testing import CliRunner
 from labeling import quality
 from labeling.backends import BackendUnavailableError
 from labeling.backends.label_studio import BATCH_FIELD, ID_FIELD, LabelStudioBackend
-from labeling.campaign import Campaign
 from labeling.spec import Budget, LabelStudioBackendSpec
 from lake.cli import app
 from lake.storage import Storage
 from lake.table import Table
-from tests.labeling.conftest import LS_TOKEN, LabelStudioServer
+from tests.labeling.conftest import CANCER_LABELS, LS_TOKEN, LabelStudioServer, cancer_campaign, cancer_truth
 
-LABELS = ("malignant", "benign")  # the breast-cancer target: 0 = malignant, 1 = benign
+LABELS = CANCER_LABELS
 
 
 def batch_tasks(client: LabelStudio, project: int, batch_id: str) -> list[Any]:
@@ -58,30 +57,22 @@ def annotate(
 def test_label_studio_campaign_survives_a_server_restart(
     spark: SparkSession, lake: Storage, cancer_features: Table, ls_env: LabelStudioServer
 ) -> None:
-    campaign = Campaign.create(
+    campaign = cancer_campaign(
+        spark,
         lake,
-        name="ls-cancer",
-        source=cancer_features.ref,
-        id_column="example_id",
-        display_columns=["text"],
-        labels=LABELS,
-        backend=LabelStudioBackendSpec(url=ls_env.url, page_size=7),
+        cancer_features,
+        "ls-cancer",
+        LabelStudioBackendSpec(url=ls_env.url, page_size=7),
         budget=Budget(max_items=60, cost_per_label=0.5),
-        feature_columns=[f"f{j:02d}" for j in range(8)],
-        batch_size=20,
         validation_fraction=0.25,
         autolabel=False,
-        spark=spark,
     )
     project_id = int(campaign.state().backend["project_id"])
     client = LabelStudio(base_url=ls_env.url, api_key=LS_TOKEN)
     project = client.projects.get(id=project_id)
     assert project.title == "lakeprep: ls-cancer"
     assert all(f'<Choice value="{label}"/>' in (project.label_config or "") for label in LABELS)
-    truth = {
-        i: LABELS[v]
-        for i, v in zip(*pl.read_delta(cancer_features.uri).select("example_id", "label"), strict=True)
-    }
+    truth = cancer_truth()
 
     # the same title is found again, never created twice
     again = LabelStudioBackend(campaign.state().spec, {})
@@ -157,20 +148,15 @@ def test_label_studio_two_annotators_per_task(
     unique: Callable[[str], str],
 ) -> None:
     """Every task asks two people; a batch is done only when both answered, and both answers are kept."""
-    campaign = Campaign.create(
+    campaign = cancer_campaign(
+        spark,
         lake,
-        name="ls-pairs",
-        source=cancer_features.ref,
-        id_column="example_id",
-        display_columns=["text"],
-        labels=LABELS,
-        backend=LabelStudioBackendSpec(url=ls_env.url),
+        cancer_features,
+        "ls-pairs",
+        LabelStudioBackendSpec(url=ls_env.url),
         budget=Budget(max_items=20, cost_per_label=0.5),
-        feature_columns=[f"f{j:02d}" for j in range(8)],
-        batch_size=20,
         annotators_per_item=2,
         autolabel=False,
-        spark=spark,
     )
     project_id = int(campaign.state().backend["project_id"])
     client = LabelStudio(base_url=ls_env.url, api_key=LS_TOKEN)
@@ -179,10 +165,7 @@ def test_label_studio_two_annotators_per_task(
     for _ in range(2):
         name = unique("annotator")
         people.append(client.users.create(username=name, email=f"{name}@example.org", password=unique("pw")))
-    truth = {
-        i: LABELS[v]
-        for i, v in zip(*pl.read_delta(cancer_features.uri).select("example_id", "label"), strict=True)
-    }
+    truth = cancer_truth()
 
     campaign.round()
     tasks = batch_tasks(client, project_id, "b001")
