@@ -20,6 +20,27 @@ from bench.markdown import (
     times,
 )
 
+PEER_TIERS = ("lakeprep_validate", "pandera", "great_expectations")
+
+
+def _peer_bars(
+    ax: Any,
+    summary: dict[str, Any],
+    counts: list[str],
+    metric: str,
+    scale: float,
+    labels: tuple[str, str, str],
+) -> None:
+    """Grouped bars of one metric for lakeprep and its peers, one group per rule count."""
+    width = 0.27
+    xs = range(len(counts))
+    for offset, tier, label in zip((-width, 0, width), PEER_TIERS, labels, strict=True):
+        values = [summary[n]["tiers"][tier][metric] * scale for n in counts]
+        ax.bar(
+            [x + offset for x in xs], values, width, label=label, color=COLORS[tier.removesuffix("_validate")]
+        )
+    ax.set_xticks(list(xs), [f"{n} rules" for n in counts])
+
 
 def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list[list[str]]]:
     summary = result["summary"]
@@ -92,46 +113,20 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
     axes[0].set_title(f"Validation overhead, {result['rows']:,} rows")
     axes[0].set_ylim(0, axes[0].get_ylim()[1] * 1.3)  # room for the legend above the bars
     axes[0].legend(fontsize=8, loc="upper center", ncol=1)
-    width = 0.27
-    for offset, (tier, label, color) in zip(
-        (-width, 0, width),
-        (
-            ("lakeprep_validate", "lakeprep validate+measure", COLORS["lakeprep"]),
-            ("pandera", "pandera pyspark", COLORS["pandera"]),
-            ("great_expectations", "Great Expectations Spark", COLORS["great_expectations"]),
-        ),
-        strict=True,
-    ):
-        axes[1].bar(
-            [x + offset for x in xs],
-            [summary[n]["tiers"][tier]["seconds"] for n in counts],
-            width,
-            label=label,
-            color=color,
-        )
-    axes[1].set_xticks(list(xs), [f"{n} rules" for n in counts])
+    _peer_bars(
+        axes[1],
+        summary,
+        counts,
+        "seconds",
+        1.0,
+        ("lakeprep validate+measure", "pandera pyspark", "Great Expectations Spark"),
+    )
     axes[1].set_ylabel("seconds (median)")
     axes[1].set_title("Same rules, same typed frame")
     axes[1].legend(fontsize=8)
     plot = save(fig, folder, "validation.png")
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for offset, (tier, label, color) in zip(
-        (-width, 0, width),
-        (
-            ("lakeprep_validate", "lakeprep", COLORS["lakeprep"]),
-            ("pandera", "pandera", COLORS["pandera"]),
-            ("great_expectations", "Great Expectations", COLORS["great_expectations"]),
-        ),
-        strict=True,
-    ):
-        ax.bar(
-            [x + offset for x in xs],
-            [summary[n]["tiers"][tier]["peak_rss_mb"] / 1024 for n in counts],
-            width,
-            label=label,
-            color=color,
-        )
-    ax.set_xticks(list(xs), [f"{n} rules" for n in counts])
+    _peer_bars(ax, summary, counts, "peak_rss_mb", 1 / 1024, ("lakeprep", "pandera", "Great Expectations"))
     ax.set_ylabel("peak RSS of the process tree (GB)")
     ax.set_title("Peak memory, driver + JVM")
     ax.legend(fontsize=8)
