@@ -133,7 +133,7 @@ def clean_dataset(
         current = cleaned.version()
         sequence = 0 if current is None else current + 1
         app = (f"clean:{contract.name}", sequence)
-        quarantine_done = (quarantine.app_version(app[0]) or -1) >= sequence
+        quarantine_done = quarantine.has_committed([app])
         mode: WriteMode = "append" if incremental else "overwrite"
         rows = validated.where(~F.col(QUARANTINED)).select(
             *published_columns(contract),

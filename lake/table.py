@@ -329,7 +329,7 @@ class Table:
         ``replace_partitions`` replaces exactly the partitions the staged files belong to.
         """
         _failpoint("before_commit", self.ref)
-        if self._already_committed(app_transactions):
+        if self.has_committed(app_transactions):
             log.info(
                 "%s: app transaction(s) %s already committed; nothing added", self.ref, list(app_transactions)
             )
@@ -382,12 +382,13 @@ class Table:
         )
         return self._result(adds)
 
-    def _already_committed(self, app_transactions: Sequence[tuple[str, int]]) -> bool:
-        """Committing the same run twice adds nothing: every app transaction is already recorded."""
+    def has_committed(self, app_transactions: Sequence[tuple[str, int]]) -> bool:
+        """Whether every (app id, version) is recorded at that version or later: committing it again adds
+        nothing."""
         if not app_transactions:
             return False
         recorded = self.app_versions(a for a, _ in app_transactions)
-        return all((recorded[a] if recorded[a] is not None else -1) >= v for a, v in app_transactions)  # type: ignore[operator]
+        return all((done := recorded[a]) is not None and done >= v for a, v in app_transactions)
 
     def _removals(
         self, snapshot: DeltaTable, partitions: set[tuple[tuple[str, str | None], ...]]
@@ -449,7 +450,7 @@ class Table:
         from deltalake import write_deltalake
 
         _failpoint("before_commit", self.ref)
-        if self._already_committed(app_transactions):
+        if self.has_committed(app_transactions):
             return CommitResult(self.ref, self.snapshot().version(), 0, 0, skipped=True)
         write_deltalake(
             self.uri,

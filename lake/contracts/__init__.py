@@ -74,18 +74,16 @@ def parse_document(
     source: str,
     model: type[ModelT],
     what: str = "contract",
-    error: type[ValueError] = ValueError,
+    error: type[ValueError] = ContractError,
 ) -> ModelT:
-    """YAML/JSON text to a typed model; every error names ``source`` and the field path.
-
-    Errors are raised as ``error`` (``ContractError`` unless the caller has its own kind)."""
-    kind = error if error is not ValueError else ContractError
+    """YAML/JSON text to a typed model; every error names ``source`` and the field path and is raised as
+    ``error`` (a caller with its own kind of error passes it)."""
     try:
         data: Any = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise kind(f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}") from exc
+        raise error(f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}") from exc
     if not isinstance(data, dict):
-        raise kind(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
+        raise error(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -93,7 +91,7 @@ def parse_document(
             f"{_error_location(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         )
-        raise kind(f"{source}: {problems}") from None
+        raise error(f"{source}: {problems}") from None
 
 
 def parse_contract(text: str, source: str) -> Contract:
