@@ -96,9 +96,9 @@ def feature_matrix(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     blocks = []
     for name in names:
         values = frame[name].to_numpy()
-        vectors = [v for v in values if isinstance(v, (list, tuple, np.ndarray))]
-        if vectors:  # a missing vector becomes NaNs (the model imputes them)
-            width = len(vectors[0])
+        first = next((v for v in values if isinstance(v, (list, tuple, np.ndarray))), None)
+        if first is not None:  # a missing vector becomes NaNs (the model imputes them)
+            width = len(first)
             blocks.append(
                 np.vstack([np.full(width, np.nan) if v is None else np.asarray(v, float) for v in values])
             )
