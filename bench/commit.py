@@ -11,7 +11,7 @@ timed, as an append to a table with history.
 from __future__ import annotations
 
 import shutil
-import time
+from functools import partial
 from typing import Any
 
 from bench import paths
@@ -38,7 +38,8 @@ def commit_path(params: dict[str, Any]) -> dict[str, Any]:
         table = Table(storage, "features", f"path_{repeat}")
 
         def plain(repeat: int = repeat) -> None:
-            frame.write.mode("overwrite").parquet(str(scratch / f"parquet_{repeat}"))
+            target = str(scratch / f"parquet_{repeat}")
+            parquet.append(timed(lambda: frame.write.mode("overwrite").parquet(target))[0])
 
         def delta(table: Table = table) -> None:
             seconds, staged = timed(lambda: table.stage(frame, (), "bench", rows))
@@ -48,10 +49,7 @@ def commit_path(params: dict[str, Any]) -> dict[str, Any]:
             files.append(result.files)
 
         for action in (plain, delta) if repeat % 2 == 0 else (delta, plain):
-            if action is plain:
-                parquet.append(timed(plain)[0])
-            else:
-                delta()
+            action()
     return {
         "seconds": sum(parquet),
         "rows": rows,
@@ -85,22 +83,14 @@ def commit_latency(params: dict[str, Any]) -> dict[str, Any]:
         stages, commits, plain = [], [], []
         for repeat in range(int(params["repeats"])):
             parts = frame.repartition(count)
-            started = time.perf_counter()
-            parts.write.parquet(str(scratch / f"plain_{count}_{repeat}"))
-            plain.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            staged = table.stage(parts, (), "bench")
-            stages.append(time.perf_counter() - started)
+            target = str(scratch / f"plain_{count}_{repeat}")
+            plain.append(timed(partial(parts.write.parquet, target))[0])
+            seconds, staged = timed(partial(table.stage, parts, (), "bench"))
+            stages.append(seconds)
             assert len(staged.adds) == count, (len(staged.adds), count)
-            commits.append(_timed_commit(table, staged, schema, tags))
+            commits.append(timed(partial(table.commit, staged, schema=schema, mode="append", tags=tags))[0])
         out["stage_seconds"][str(count)] = stages
         out["commit_seconds"][str(count)] = commits
         out["parquet_seconds"][str(count)] = plain
     out["seconds"] = sum(sum(v) for v in out["commit_seconds"].values())
     return out
-
-
-def _timed_commit(table: Any, staged: Any, schema: Any, tags: dict[str, Any]) -> float:
-    started = time.perf_counter()
-    table.commit(staged, schema=schema, mode="append", tags=tags)
-    return time.perf_counter() - started
