@@ -10,6 +10,7 @@ LS_VENV := .venv-label-studio
 SPARK35_VENV := .venv-spark35
 JARS := .cache/jars
 S3A_JARS := $(JARS)/hadoop-aws-3.3.1.jar $(JARS)/aws-java-sdk-bundle-1.11.901.jar
+CHROMIUM := /usr/bin/chromium
 PIP := pip --disable-pip-version-check -q
 BENCH_VENV := .venv-bench
 BENCH_EXTRAS := spark,features,labeling,sample
@@ -18,6 +19,7 @@ BENCH_PEERS := "pyspark==4.0.*" "pandera[pyspark]==0.35.0" "great_expectations[s
 
 export LAKEPREP_PII_SALT ?= lakeprep-local-demo-salt
 export PYTHONDONTWRITEBYTECODE := 1
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: demo test lint bench bench-quick setup setup-test java clean
 
@@ -71,7 +73,13 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/python -m $(PIP) install -e ".[$(BENCH_EXTRAS)]" $(BENCH_PEERS)
 	touch $@
 
-setup-test: setup $(LS_VENV)/.installed $(SPARK35_VENV)/.installed $(S3A_JARS)
+setup-test: setup $(LS_VENV)/.installed $(SPARK35_VENV)/.installed $(S3A_JARS) $(CHROMIUM)
+
+# A real browser for the UI tests (Label Studio tasks, the lake site): Debian's chromium, driven by
+# the playwright package with executable_path (playwright never downloads a browser of its own).
+$(CHROMIUM):
+	@command -v apt-get >/dev/null 2>&1 || { echo "install Chromium at $(CHROMIUM) (Debian/Ubuntu: apt-get install chromium)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core
 
 # Label Studio gets its own virtualenv: its pins must not fight the project's.
 $(LS_VENV)/.installed:
