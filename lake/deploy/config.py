@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lake import paths
 from lake.contracts import parse_document
@@ -31,6 +31,20 @@ GlueVersion = Literal["5.0", "5.1", "6.0"]
 WorkerType = Literal[
     "G.025X", "G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X", "R.8X"
 ]
+# Glue allows these only for streaming jobs (Command.Name gluestreaming); lakeprep's jobs are batch (glueetl).
+STREAMING_ONLY_WORKERS = frozenset({"G.025X"})
+
+
+def _batch_worker(value: str) -> str:
+    if value in STREAMING_ONLY_WORKERS:
+        raise ValueError(
+            f"{value} is only for Glue streaming jobs (gluestreaming); lakeprep's jobs are batch "
+            "(glueetl): use G.1X or larger"
+        )
+    return value
+
+
+BatchWorkerType = Annotated[WorkerType, AfterValidator(_batch_worker)]
 Zone = Literal["raw", "cleaned", "features", "quarantine", "labels", "metrics"]
 
 
@@ -77,7 +91,7 @@ class Artifacts(_Strict):
 class JobOverrides(_Strict):
     """Per-job settings that differ from the environment's defaults."""
 
-    worker_type: WorkerType | None = None
+    worker_type: BatchWorkerType | None = None
     number_of_workers: int | None = Field(default=None, ge=2, le=1000)
     timeout_minutes: int | None = Field(default=None, ge=1, le=10080)
     role_arn: str | None = Field(default=None, description="A role for this job only (its own policy)")
@@ -95,7 +109,7 @@ class JobOverrides(_Strict):
 
 class GlueSettings(_Strict):
     version: GlueVersion = "5.0"
-    worker_type: WorkerType = "G.1X"
+    worker_type: BatchWorkerType = "G.1X"
     number_of_workers: int = Field(default=2, ge=2, le=1000)
     timeout_minutes: int = Field(default=120, ge=1, le=10080)
     max_retries: int = Field(default=0, ge=0, le=10)

@@ -44,6 +44,12 @@ def test_env_variable_and_paths(
     ("overrides", "field", "message"),
     [
         ({"glue": {"worker_type": "G.3X"}}, "glue.worker_type", "G.1X"),
+        ({"glue": {"worker_type": "G.025X"}}, "glue.worker_type", "only for Glue streaming jobs"),
+        (
+            {"glue": {"jobs": {"clean": {"worker_type": "G.025X"}}}},
+            "glue.jobs.clean.worker_type",
+            "lakeprep's jobs are batch (glueetl)",
+        ),
         ({"glue": {"version": "4.0"}}, "glue.version", "5.0"),
         ({"glue": {"number_of_workers": 1}}, "glue.number_of_workers", "greater than or equal to 2"),
         ({"job_role_arn": "lakeprep-jobs"}, "job_role_arn", "not an IAM role ARN"),
