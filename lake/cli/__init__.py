@@ -9,13 +9,9 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated
-
 import typer
 
 from lake.cli import lake_commands, pipeline_commands
-from lake.errors import enable_debug, report
 
 app = typer.Typer(
     name="lakeprep",
@@ -31,10 +27,9 @@ pipeline_commands.register(app)
 def _register_optional() -> None:
     """Areas whose dependencies are extras register only when importable, so a Glue-side install
     (core dependencies only) still gets the core commands."""
-    from lake.cli import lineage_commands, site_commands
+    from lake.cli import lineage_commands
 
     lineage_commands.register(app)
-    site_commands.register(app)
     try:
         from labeling.cli import app as campaign_app
     except ImportError as exc:  # labeling extra not installed
@@ -62,23 +57,5 @@ def _missing(name: str, extra: str, exc: ImportError) -> typer.Typer:
 _register_optional()
 
 
-@app.callback()
-def _options(
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks (default: one line, the traceback in a log file)")
-    ] = False,
-) -> None:
-    if debug:
-        enable_debug()
-
-
 def main() -> None:
-    """``lakeprep``: an error ends in one line naming what to fix (``lake.errors``); ``--debug`` may come
-    anywhere, and reaches the jobs ``lakeprep run`` starts."""
-    args = sys.argv[1:]
-    if "--debug" in args:
-        args = ["--debug", *(a for a in args if a != "--debug")]
-    try:
-        app(args=args, prog_name="lakeprep")
-    except Exception as exc:
-        raise SystemExit(report(exc, "lakeprep")) from None
+    app()
