@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,12 +44,18 @@ __all__ = [
     "RowCountRule",
     "RowRule",
     "UniqueRule",
+    "contract_yaml",
+    "field_path",
     "load_contract",
     "load_contracts",
     "logical_type",
     "parse_contract",
+    "parse_contracts",
     "parse_document",
+    "read_document",
     "spark_schema_of",
+    "validate_document",
+    "validation_problems",
 ]
 
 CONTRACT_SUFFIXES = (".yaml", ".yml", ".json")
@@ -58,7 +65,7 @@ class ContractError(ValueError):
     """A contract file that cannot be used; the message names the file and the field."""
 
 
-def _error_location(loc: tuple[int | str, ...]) -> str:
+def field_path(loc: tuple[int | str, ...]) -> str:
     """pydantic's error location as a readable field path: ``columns[3].type``."""
     out = ""
     for part in loc:
@@ -67,6 +74,29 @@ def _error_location(loc: tuple[int | str, ...]) -> str:
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validation_problems(
+    exc: ValidationError, locate: Callable[[tuple[int | str, ...]], str] = field_path
+) -> str:
+    """pydantic's errors as one line, ``field.path: message; ...``; ``locate`` spells a location (a caller
+    whose document has another shape than the model, such as an ODCS file, maps it back to its own fields)."""
+    return "; ".join(
+        f"{locate(err['loc'])}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()
+    )
+
+
+def read_document(
+    text: str, source: str, what: str = "contract", error: type[ValueError] = ContractError
+) -> dict[str, Any]:
+    """YAML/JSON text to a mapping; errors name ``source``."""
+    try:
+        data: Any = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise error(f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise error(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
+    return data
 
 
 def parse_document(
@@ -78,49 +108,71 @@ def parse_document(
 ) -> ModelT:
     """YAML/JSON text to a typed model; every error names ``source`` and the field path and is raised as
     ``error`` (a caller with its own kind of error passes it)."""
-    try:
-        data: Any = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise error(f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise error(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
+    return validate_document(read_document(text, source, what, error), source, model, error)
+
+
+def validate_document(
+    data: dict[str, Any], source: str, model: type[ModelT], error: type[ValueError] = ContractError
+) -> ModelT:
+    """A mapping to a typed model; the error names ``source`` and every field path at fault."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{_error_location(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors()
-        )
-        raise error(f"{source}: {problems}") from None
+        raise error(f"{source}: {validation_problems(exc)}") from None
+
+
+def parse_contracts(text: str, source: str) -> list[Contract]:
+    """Contract text in lakeprep's format or in ODCS v3 (told apart by content: ``apiVersion`` /
+    ``kind: DataContract``) to its contracts: one, or one per schema object of an ODCS file."""
+    from lake.contracts.odcs import contracts_from_odcs, is_odcs
+
+    data = read_document(text, source)
+    contracts = (
+        contracts_from_odcs(data, source) if is_odcs(data) else [validate_document(data, source, Contract)]
+    )
+    for contract in contracts:
+        contract._path = source
+    return contracts
 
 
 def parse_contract(text: str, source: str) -> Contract:
-    """Parse contract text; ``source`` is the file name used in error messages."""
-    contract = parse_document(text, source, Contract)
-    contract._path = source
-    return contract
+    """Parse the text of one dataset's contract; ``source`` is the file name used in error messages."""
+    contracts = parse_contracts(text, source)
+    if len(contracts) != 1:
+        names = ", ".join(c.name for c in contracts)
+        raise ContractError(f"{source}: describes {len(contracts)} datasets ({names}); expected one")
+    return contracts[0]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ContractError(f"{path}: cannot read contract: {exc.strerror}") from exc
 
 
 def load_contract(path: str | Path) -> Contract:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ContractError(f"{path}: cannot read contract: {exc.strerror}") from exc
-    return parse_contract(text, str(path))
+    return parse_contract(_read(Path(path)), str(path))
+
+
+def contract_yaml(contract: Contract) -> str:
+    """A contract as lakeprep YAML, only what differs from the defaults (``parse_contract`` reads it back)."""
+    data = contract.model_dump(mode="json", exclude_defaults=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120, default_flow_style=None)
 
 
 def load_contracts(folder: str | Path) -> dict[str, Contract]:
-    """Every contract directly under ``folder`` (sub-folders such as ``features/`` hold other specs)."""
+    """Every contract directly under ``folder``, lakeprep YAML/JSON and ODCS files side by side (sub-folders
+    such as ``features/`` hold other specs)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ContractError(f"{folder}: contracts folder not found")
     contracts: dict[str, Contract] = {}
     for path in sorted(p for p in folder.iterdir() if p.suffix in CONTRACT_SUFFIXES and p.is_file()):
-        contract = load_contract(path)
-        if contract.name in contracts:
-            raise ContractError(
-                f"{path}: dataset {contract.name!r} is already defined in {contracts[contract.name].path}"
-            )
-        contracts[contract.name] = contract
+        for contract in parse_contracts(_read(path), str(path)):
+            if contract.name in contracts:
+                raise ContractError(
+                    f"{path}: dataset {contract.name!r} is already defined in {contracts[contract.name].path}"
+                )
+            contracts[contract.name] = contract
     return contracts
