@@ -1,0 +1,265 @@
+"""Read what the pages show from the lake: Delta logs, the metrics table, contracts and quarantine.
+
+Only Delta metadata and small tables reach this process: commit tags (history), add actions (rows and
+files), the metrics table and a few quarantined records. No Spark, no scan of zone data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lake.contracts import Contract
+from lake.lineage import redact
+from lake.quality.metrics import metrics_table
+from lake.site.model import (
+    ColumnView,
+    ContractView,
+    QuarantinedRecord,
+    RuleView,
+    TableSummary,
+    VersionPoint,
+)
+from lake.storage import Storage
+from lake.table import CommitRecord, Table
+from lake.zones.common import SOURCE_FILE
+
+SAMPLE_SIZE = 20
+
+
+# ------------------------------------------------------------------------------------ versions
+def version_point(record: CommitRecord) -> VersionPoint:
+    """One commit's tags as the pages use them (tags written by lakeprep; foreign commits are bare)."""
+    tags = record.tags
+    rows: dict[str, Any] = tags.get("rows") or {}
+    failures = {
+        str(name): int(value.get("rows", 0) if isinstance(value, dict) else value)
+        for name, value in (tags.get("rule_failures") or {}).items()
+    }
+    dataset_rules = tags.get("dataset_rules") or {}
+    inputs = tuple(
+        f"{i.get('table')}@{i.get('version')}" if i.get("version") is not None else str(i.get("table"))
+        for i in tags.get("inputs") or []
+    )
+    return VersionPoint(
+        version=record.version,
+        timestamp_ms=record.timestamp_ms,
+        operation=record.operation,
+        job=tags.get("job"),
+        run_id=tags.get("run_id"),
+        rows_in=rows.get("in"),
+        rows_out=rows.get("out"),
+        quarantined=rows.get("quarantined"),
+        excluded=rows.get("excluded"),
+        inputs=inputs,
+        rule_failures=failures,
+        failed_dataset_rules=tuple(sorted(n for n, passed in dataset_rules.items() if not passed)),
+        anomalies=tuple(str(a) for a in tags.get("anomalies") or []),
+        contract_hash=(tags.get("contract") or {}).get("hash"),
+        git_sha=tags.get("git_sha"),
+    )
+
+
+def versions(table: Table, current: int, cached: Sequence[VersionPoint] = ()) -> list[VersionPoint]:
+    """Every commit of ``table`` up to ``current``, oldest first. Commits already in ``cached`` are not
+    read again: only the newer ones, plus the newest cached one to check the table is the same (a
+    table deleted and rebuilt has other commit times, and is read again whole)."""
+    known = [p for p in cached if p.version <= current]
+    if known and known[-1].version - known[0].version == len(known) - 1:
+        newest = known[-1]
+        recent = table.history(current - newest.version + 1)
+        same = next((r for r in recent if r.version == newest.version), None)
+        if same is not None and same.timestamp_ms == newest.timestamp_ms:
+            fresh = sorted((version_point(r) for r in recent if r.version > newest.version), key=_version)
+            return known + fresh
+    return sorted((version_point(r) for r in table.history()), key=_version)
+
+
+def _version(point: VersionPoint) -> int:
+    return point.version
+
+
+def summary(table: Table, current: int, points: Sequence[VersionPoint]) -> TableSummary:
+    snapshot = table.snapshot(current)
+    actions = pa.table(snapshot.get_add_actions(flatten=True))
+    counts = actions.column("num_records").to_pylist() if actions.num_rows else []
+    rows = (
+        int(sum(c or 0 for c in counts)) if all(c is not None for c in counts) else table.row_count(current)
+    )
+    last = points[-1]
+    with_rows = next((p for p in reversed(points) if p.rows_in is not None), None)
+    return TableSummary(
+        ref=table.ref,
+        zone=table.zone,
+        name=table.name,
+        version=current,
+        rows=rows,
+        files=actions.num_rows,
+        last_commit_ms=last.timestamp_ms,
+        last_job=last.job,
+        last_run=last.run_id,
+        quarantine_share=with_rows.quarantine_share if with_rows else None,
+        anomalies=len(with_rows.anomalies) if with_rows else 0,
+        failed_dataset_rules=with_rows.failed_dataset_rules if with_rows else (),
+    )
+
+
+# ------------------------------------------------------------------------------------- metrics
+class Metrics:
+    """The metrics table read once (a few columns), then looked up per table."""
+
+    COLUMNS = ("recorded_at", "run_id", "table", "table_version", "metric", "subject", "value")
+
+    def __init__(self, storage: Storage) -> None:
+        store = metrics_table(storage)
+        self.version = store.version()
+        if self.version is None:
+            self.data: pa.Table | None = None
+        else:
+            self.data = store.snapshot(self.version).to_pyarrow_table(columns=list(self.COLUMNS))
+        self._counts: dict[str, int] = {}
+        if self.data is not None and self.data.num_rows:
+            grouped = self.data.group_by("table").aggregate([("metric", "count")])
+            self._counts = dict(
+                zip(grouped["table"].to_pylist(), grouped["metric_count"].to_pylist(), strict=True)
+            )
+
+    def rows(self, ref: str) -> int:
+        """How many metric rows the table has: part of a page's cache key (metrics land after a commit)."""
+        return int(self._counts.get(ref, 0))
+
+    def of(self, ref: str) -> pa.Table:
+        if self.data is None:
+            return pa.table({c: pa.array([], pa.string()) for c in self.COLUMNS})
+        return self.data.filter(pc.equal(self.data["table"], ref)).sort_by([("recorded_at", "ascending")])
+
+    def null_rates(self, ref: str) -> tuple[str | None, dict[str, float]]:
+        """The latest run's null rate per column, and that run."""
+        data = self.of(ref)
+        rates = data.filter(pc.equal(data["metric"], "null_rate")) if data.num_rows else data
+        if not rates.num_rows:
+            return None, {}
+        run = rates["run_id"][-1].as_py()
+        latest = rates.filter(pc.equal(rates["run_id"], run))
+        return run, {
+            str(s): float(v)
+            for s, v in zip(latest["subject"].to_pylist(), latest["value"].to_pylist(), strict=True)
+            if v is not None
+        }
+
+
+# ------------------------------------------------------------------------------------ contracts
+def _rule_target(rule: Any) -> str:
+    if getattr(rule, "expr", None):
+        return str(rule.expr)
+    if getattr(rule, "columns", None):
+        return ", ".join(rule.columns)
+    return str(getattr(rule, "column", ""))
+
+
+def _rule(rule: Any) -> RuleView:
+    return RuleView(rule.name, rule.check, _rule_target(rule), rule.severity, rule.description)
+
+
+def contract_view(contract: Contract, null_rates: dict[str, float]) -> ContractView:
+    """The contract as documentation; `pii: drop` columns are counted, never listed."""
+    shown = [c for c in contract.columns if c.pii != "drop"]
+    return ContractView(
+        name=contract.name,
+        description=contract.description,
+        owner=contract.owner,
+        fingerprint=contract.fingerprint,
+        keys=tuple(contract.keys),
+        partition_by=tuple(contract.partition_by),
+        columns=tuple(
+            ColumnView(c.name, c.type, c.nullable, c.description, c.pii, null_rates.get(c.name))
+            for c in shown
+        ),
+        rules=tuple(_rule(r) for r in contract.rules),
+        dataset_rules=tuple(_rule(r) for r in contract.dataset_rules),
+        dropped_columns=len(contract.columns) - len(shown),
+    )
+
+
+def schema_view(
+    table: Table, version: int, null_rates: dict[str, float], hidden: Iterable[str]
+) -> list[ColumnView]:
+    """The Delta schema's columns (descriptions from field comments), without ``hidden`` ones."""
+    skip = set(hidden)
+    out = []
+    for f in table.arrow_schema(version):
+        if f.name in skip:
+            continue
+        comment = (f.metadata or {}).get(b"comment", b"").decode()
+        out.append(ColumnView(f.name, str(f.type), f.nullable, comment, "none", null_rates.get(f.name)))
+    return out
+
+
+# ----------------------------------------------------------------------------------- quarantine
+def quarantined(
+    table: Table, version: int, contract: Contract | None, limit: int = SAMPLE_SIZE
+) -> tuple[list[QuarantinedRecord], int]:
+    """A PII-safe sample of the newest quarantined records (read from the newest files only) and the
+    total. Records of the clean stage are JSON with PII already hashed; only contract columns that are
+    not dropped are shown. A verbatim landed line (ingest stage) is shown only when the contract has
+    no PII column, since a broken line cannot be hashed column by column."""
+    snapshot = table.snapshot(version)
+    actions = pa.table(snapshot.get_add_actions(flatten=True))
+    if not actions.num_rows:
+        return [], 0
+    total = int(sum(c or 0 for c in actions.column("num_records").to_pylist()))
+    newest = actions.sort_by([("modification_time", "descending")])
+    dataset = snapshot.to_pyarrow_dataset()
+    wanted = {p for p in newest.column("path").to_pylist()[:4]}
+    fragments = [f for f in dataset.get_fragments() if any(f.path.endswith(w) for w in wanted)]
+    columns = ["_stage", "run_id", SOURCE_FILE, "_reasons", "_record", "_quarantined_at"]
+    present = [c for c in columns if c in dataset.schema.names]
+    rows: list[dict[str, Any]] = []
+    for fragment in fragments:
+        if len(rows) >= limit:
+            break
+        rows.extend(fragment.head(limit - len(rows), columns=present).to_pylist())
+    return [_record(row, contract) for row in rows], total
+
+
+def _record(row: dict[str, Any], contract: Contract | None) -> QuarantinedRecord:
+    text = row.get("_record")
+    fields: list[tuple[str, str]] = []
+    withheld = None
+    allowed = {c.name for c in contract.columns if c.pii != "drop"} if contract else None
+    has_pii = bool(contract and any(c.pii in {"hash", "drop"} for c in contract.columns))
+    parsed: Any = None
+    if text:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+    if isinstance(parsed, dict) and (row.get("_stage") != "ingest" or not has_pii):
+        for key, value in parsed.items():
+            if allowed is not None and key not in allowed:
+                continue
+            fields.append((str(key), "" if value is None else str(value)))
+    elif text and not has_pii:
+        fields.append(("record", str(text)))
+    elif text:
+        withheld = "landed text withheld: the contract has PII columns and a broken line cannot be hashed"
+    at = row.get("_quarantined_at")
+    return QuarantinedRecord(
+        stage=str(row.get("_stage", "")),
+        run_id=str(row.get("run_id", "")),
+        source_file=row.get(SOURCE_FILE),
+        reasons=tuple(row.get("_reasons") or ()),
+        fields=tuple(fields),
+        withheld=withheld,
+        quarantined_at=at.isoformat(timespec="seconds") if at is not None else "",
+    )
+
+
+def safe_params(tags: dict[str, Any]) -> dict[str, Any]:
+    """Run parameters, redacted again on the way out (they were redacted when recorded)."""
+    params = tags.get("params") or {}
+    return redact(params) if isinstance(params, dict) else {}
