@@ -148,3 +148,18 @@ def test_drift_policies(spark: SparkSession, lake: Storage, contracts: Path) -> 
     with pytest.raises(DriftError, match=r"things/typed\.parquet: column id is string, contract says int"):
         ingest(lake, contracts)
     assert raw_rows(lake).height == 2  # nothing committed by the refused runs
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(
+    spark: SparkSession, lake: Storage, contracts: Path
+) -> None:
+    land(lake, "bom.csv", b"\xef\xbb\xbfid,name,price\n1,apple,1.5\n")
+    land(lake, "bom.jsonl", b'\xef\xbb\xbf{"id": 2, "name": "pear", "price": 2}\n')
+
+    [result] = ingest(lake, contracts)
+
+    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (2, 2, 0)
+    raw = raw_rows(lake)
+    assert raw["id"].to_list() == ["1", "2"]
+    assert raw["name"].to_list() == ["apple", "pear"]
+    assert raw["_extra"].to_list() == [None, None]

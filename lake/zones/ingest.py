@@ -9,7 +9,6 @@ driver (a CSV header line, a Parquet footer) to detect drift and unreadable file
 from __future__ import annotations
 
 import functools
-import io
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ _SUFFIXES: dict[str, Format] = {
     ".parquet": "parquet",
 }
 LANDING = "landing"
+BOM = "\ufeff".encode()  # a UTF-8 byte order mark: not part of the first column name or value
 
 
 class DriftError(ValueError):
@@ -116,16 +116,27 @@ def probe(storage: Storage, landed: LandedFile, contract: Contract) -> Probe:
         if landed.format == "parquet":
             schema = pq.read_schema(path, filesystem=storage.filesystem)
             return Probe(landed, tuple(schema.names), tuple(str(t) for t in schema.types))
-        with storage.filesystem.open_input_stream(path, compression="detect") as raw:
-            first = io.TextIOWrapper(raw, encoding=contract.source.encoding, newline="").readline()
+        first = _first_line(storage, path)
         if landed.format == "json" or not contract.source.csv_header:
             return Probe(landed)
-        header = _split_header(first, contract)
+        header = _split_header(first.decode(contract.source.encoding), contract)
         if not header:
             return Probe(landed, error="empty file: no CSV header line")
         return Probe(landed, header)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return Probe(landed, error=f"{type(exc).__name__}: {exc}")
+
+
+def _first_line(storage: Storage, path: str, limit: int = 1 << 20) -> bytes:
+    """The first line's bytes (decompressed, without a UTF-8 byte order mark or line end)."""
+    data = b""
+    with storage.filesystem.open_input_stream(path, compression="detect") as stream:
+        while b"\n" not in data and len(data) < limit:
+            chunk = stream.read(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    return data.removeprefix(BOM).split(b"\n", 1)[0].rstrip(b"\r")
 
 
 def _split_header(line: str, contract: Contract) -> tuple[str, ...]:
@@ -275,7 +286,10 @@ def _read_csv(
 
 def _read_json_lines(spark: SparkSession, uris: list[str], contract: Contract) -> DataFrame:
     """JSON lines read as text and parsed to a string map: any key set fits, broken lines survive."""
-    lines = spark.read.text(uris).where(F.trim(F.col("value")) != "")  # blank lines are not records
+    lines = spark.read.text(uris).select(
+        F.regexp_replace(F.col("value"), "^\ufeff", "").alias("value"), F.col("_metadata")
+    )
+    lines = lines.where(F.trim(F.col("value")) != "")  # blank lines are not records
     parsed = lines.select(
         F.col("value"),
         F.from_json(F.col("value"), "map<string,string>").alias("m"),
