@@ -406,3 +406,19 @@ def test_site_of_many_versions_is_incremental(lake: Storage, tmp_path: Path) -> 
     again = build_site(lake, out, contracts={})
     assert len(again.kept) == 2 * tables  # table and lineage pages
     assert again.seconds < first.seconds
+
+
+def test_site_command_prints_where_the_site_is(trips: Storage, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lake.cli import app
+
+    out = tmp_path / "cli-site"
+    result = CliRunner().invoke(app, ["site", "--lake", trips.root, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert "4 tables" in printed
+    assert "index.html" in printed
+    assert (out / "index.html").is_file()
+    again = CliRunner().invoke(app, ["site", "--lake", trips.root, "--out", str(out)])
+    assert "6 unchanged" in " ".join(again.output.split())  # 4 table pages, 2 lineage pages
