@@ -181,6 +181,8 @@ def test_versions_carry_the_commit_tags(trips: Storage) -> None:
     assert points[2].failed_dataset_rules == ("has_rows",)
     assert points[2].anomalies == ("cleaned/trips: 2 rows out vs a median of 4",)
     assert points[1].inputs == ("raw/trips@1",)
+    assert all(p.rules_checked for p in points)
+    assert not any(p.rules_checked for p in versions(Table(trips, "raw", "trips"), 1))  # ingest checks none
     info = summary(table, 2, points)
     assert (info.rows, info.files, info.version) == (2 + 5 + 4, 3, 2)
     assert info.status == "bad"  # 60% quarantined

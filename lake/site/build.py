@@ -52,7 +52,7 @@ from lake.table import Table, list_tables
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-SITE_FORMAT = 1  # bump when pages change shape: every page is rendered again
+SITE_FORMAT = 2  # bump when pages change shape: every page is rendered again
 STATE_FILE = "_site_state.json"
 RECENT_VERSIONS = 50  # versions listed in a table page's table (the charts show them all)
 TOP_RULES = 8  # rules drawn in the failures chart (the most failing ones)
@@ -280,7 +280,7 @@ class SiteBuilder:
             feature_set=feature_set(table, info.version, tags) if tags else None,
             contract_changed=bool(shown and last.contract_hash and last.contract_hash != shown.fingerprint),
         )
-        with_rows = next((p for p in reversed(points) if p.rows_in is not None), None)
+        checked = next((p for p in reversed(points) if p.rules_checked), None)
         self.render(
             "table.html",
             table_page(table.ref),
@@ -289,8 +289,7 @@ class SiteBuilder:
             charts=table_charts(points),
             recent=list(reversed(points[-RECENT_VERSIONS:])),
             anomalies=[(p.version, a) for p in reversed(points) for a in p.anomalies][:50],
-            last_failures=with_rows.rule_failures if with_rows else {},
-            last_with_rows=with_rows,
+            checked=checked,
             lineage=lineage_page(table.ref) if table.zone in LINEAGE_ZONES else None,
             quarantine_ref=f"quarantine/{table.name}" if quarantine_version is not None else None,
             quarantine_page=f"quarantine-{table.name}.html",

@@ -45,9 +45,11 @@ def line_chart(
     values = [v for vs in series.values() for i in keep if (v := vs[i]) is not None]
     top = max(values, default=0.0) or 1.0
     x0, x1 = xs[keep[0]] if xs else 0, xs[keep[-1]] if xs else 1
-    span = (x1 - x0) or 1
+    span = x1 - x0
 
     def px(x: int) -> float:
+        if not span:  # one version: in the middle
+            return WIDTH / 2
         return PAD + (WIDTH - 2 * PAD) * (x - x0) / span
 
     def py(y: float) -> float:

@@ -61,6 +61,7 @@ def version_point(record: CommitRecord) -> VersionPoint:
         anomalies=tuple(str(a) for a in tags.get("anomalies") or []),
         contract_hash=(tags.get("contract") or {}).get("hash"),
         git_sha=tags.get("git_sha"),
+        rules_checked="rule_failures" in tags or "dataset_rules" in tags,
     )
 
 

@@ -29,6 +29,7 @@ class VersionPoint:
     anomalies: tuple[str, ...] = ()
     contract_hash: str | None = None
     git_sha: str | None = None
+    rules_checked: bool = False  # the commit's job evaluated the contract's rules (clean does, ingest not)
 
     @property
     def quarantine_share(self) -> float | None:
