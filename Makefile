@@ -21,7 +21,7 @@ export LAKEPREP_PII_SALT ?= lakeprep-local-demo-salt
 export PYTHONDONTWRITEBYTECODE := 1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo test lint bench bench-quick setup setup-test java clean
+.PHONY: demo test lint bench bench-quick setup setup-test s3a-jars java clean
 
 ## make demo: set up, then land the sample and run ingest -> clean -> featurize -> a labelling campaign
 demo: java setup
@@ -95,8 +95,11 @@ $(SPARK35_VENV)/.installed: pyproject.toml
 	$(SPARK35_VENV)/bin/python -m $(PIP) install "pyspark==3.5.*" -e ".[$(EXTRAS)]"
 	touch $@
 
-# Spark's S3A connector, for tests against the local S3 server. Maven is out of reach here; the
-# sagemaker-pyspark sdist on PyPI ships hadoop-aws 3.3.1 and its AWS SDK bundle.
+## make s3a-jars: Spark's S3A connector in .cache/jars, which `lakeprep run` uses for s3:// lakes
+s3a-jars: setup $(S3A_JARS)
+
+# Spark's S3A connector, for s3:// lakes run locally and tests against the local S3 server. Maven is
+# out of reach here; the sagemaker-pyspark sdist on PyPI ships hadoop-aws 3.3.1 and its AWS SDK bundle.
 $(S3A_JARS):
 	mkdir -p $(JARS) .cache/dl
 	$(PY) -m pip download --no-deps --no-binary :all: -d .cache/dl "sagemaker-pyspark==1.4.5"

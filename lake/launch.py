@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lake import paths
+from lake.runtime import parse_args
+from lake.storage import Storage
 
 
 def spark_submit_binary() -> str:
@@ -24,9 +26,26 @@ def spark_submit_binary() -> str:
     return found
 
 
-def spark_submit_command(job: str, args: Sequence[str], conf: Mapping[str, str] | None = None) -> list[str]:
+def lake_is_s3(args: Sequence[str], environ: Mapping[str, str]) -> bool:
+    """Whether the job's lake (``--lake``, else ``$LAKEPREP_LAKE``) is an s3:// prefix."""
+    return Storage.resolve(parse_args(args).get("lake") or environ.get("LAKEPREP_LAKE") or None).is_s3
+
+
+def spark_submit_command(
+    job: str,
+    args: Sequence[str],
+    conf: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    """On an s3:// lake the S3A jars and settings (from ``environ``, the job's environment) come first;
+    ``conf`` overrides them."""
+    from lake.spark import s3a_spark_conf  # pyspark: only where a job is launched
+
+    environ = os.environ if environ is None else environ
+    settings = s3a_spark_conf(environ) if lake_is_s3(args, environ) else {}
+    settings.update(conf or {})
     command = [spark_submit_binary(), "--properties-file", str(paths.spark_defaults())]
-    for key, value in (conf or {}).items():
+    for key, value in settings.items():
         command += ["--conf", f"{key}={value}"]
     return [*command, str(paths.job_script(job)), *args]
 
@@ -52,9 +71,23 @@ def run_job(
     env: Mapping[str, str] | None = None,
     capture: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """spark-submit the job; a setup problem found before launching (no S3A jars) is one line on stderr
+    and exit status 2, as spark-submit reports a usage error."""
+    from lake.spark import S3AJarsMissingError
+
+    environment = job_environment(env)
+    try:
+        command = spark_submit_command(job, args, conf, environment)
+    except S3AJarsMissingError as exc:
+        message = f"lakeprep: {exc}\n"
+        if not capture:
+            sys.stderr.write(message)
+        return subprocess.CompletedProcess(
+            [job, *args], 2, "" if capture else None, message if capture else None
+        )
     return subprocess.run(
-        spark_submit_command(job, args, conf),
-        env=job_environment(env),
+        command,
+        env=environment,
         text=True,
         capture_output=capture,
         check=False,

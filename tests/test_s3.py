@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import polars as pl
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from lake import launch
 from lake.sample import land_sample
+from lake.spark import s3a_jars
 from lake.storage import Storage
 from lake.table import Table, list_tables
 from tests.support.jobs import run_inprocess
@@ -67,3 +74,72 @@ def test_ingest_and_clean_on_s3(spark: SparkSession, s3_lake: Storage) -> None:
         "weather": "up to date",
         "flights": "no raw table",
     }
+
+
+def _user_env(server: S3Server, **extra: str) -> dict[str, str]:
+    """A user's shell: the S3 endpoint and credentials only (no region, no jar paths, no Spark conf)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEPREP_S3A_JARS"))}
+    return {
+        **env,
+        "AWS_ENDPOINT_URL": server.endpoint,
+        "AWS_ACCESS_KEY_ID": server.access_key,
+        "AWS_SECRET_ACCESS_KEY": server.secret_key,
+        **extra,
+    }
+
+
+def test_jobs_on_s3_in_one_step(s3_env: S3Server, s3_bucket: str) -> None:
+    """`lakeprep run` on an s3:// lake with only AWS_ENDPOINT_URL and credentials set (the S3A jars come
+    from the checkout's .cache/jars); then plain `spark-submit --jars` with nothing else (get_spark)."""
+    lake = Storage.resolve(f"s3://{s3_bucket}/one-step")
+    landed = land_sample(lake, datasets=["airlines", "planes"])
+    env = _user_env(s3_env)
+    lakeprep = str(Path(sys.executable).with_name("lakeprep"))
+    ingest = subprocess.run(
+        [lakeprep, "run", "ingest", "--lake", lake.root], env=env, capture_output=True, text=True, check=False
+    )
+    assert ingest.returncode == 0, ingest.stderr[-3000:]
+    clean = subprocess.run(
+        [
+            launch.spark_submit_binary(),
+            "--jars",
+            ",".join(s3a_jars()),
+            str(launch.paths.job_script("clean")),
+            "--lake",
+            lake.root,
+            "--dataset",
+            "airlines,planes",
+        ],
+        env=launch.job_environment(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    options = {**lake.delta_options, **s3_env.env()}
+    for item in landed:
+        raw = pl.read_delta(Table(lake, "raw", item.dataset).uri, storage_options=options)
+        assert raw.height == item.rows
+        cleaned = pl.read_delta(Table(lake, "cleaned", item.dataset).uri, storage_options=options)
+        rejected = Table(lake, "quarantine", item.dataset)
+        assert cleaned.height + (rejected.row_count() if rejected.exists() else 0) == item.rows
+
+
+def test_missing_s3a_jars_say_how_to_get_them(s3_env: S3Server, s3_bucket: str, tmp_path: Path) -> None:
+    """No S3A connector: one line saying how to get it, exit 2, before any Spark starts."""
+    lake = Storage.resolve(f"s3://{s3_bucket}/no-jars")
+    land_sample(lake, datasets=["airlines"])
+    lakeprep = str(Path(sys.executable).with_name("lakeprep"))
+    env = _user_env(s3_env, LAKEPREP_S3A_JARS=str(tmp_path / "absent.jar"))
+    result = subprocess.run(
+        [lakeprep, "run", "ingest", "--lake", lake.root],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "make s3a-jars" in result.stderr
+    assert "LAKEPREP_S3A_JARS" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Exception" not in result.stderr

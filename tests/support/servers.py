@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+
+from lake.spark import s3a_jars, s3a_settings
+
+__all__ = ["S3Server", "free_port", "s3a_jars", "seaweedfs", "wait_for", "weed_binary"]
 
 
 def free_port(avoid_plus: int = 0) -> int:
@@ -74,26 +77,13 @@ class S3Server:
         }
 
     def spark_conf(self) -> dict[str, str]:
-        """Hadoop S3A settings for Spark against this server (``s3://`` mapped to S3A locally)."""
-        host = self.endpoint
+        """Hadoop S3A settings for Spark against this server: what ``lakeprep run`` derives from the
+        AWS variables, with this server's keys given explicitly."""
         return {
-            "fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
-            "fs.s3a.endpoint": host,
-            "fs.s3a.path.style.access": "true",
-            "fs.s3a.connection.ssl.enabled": "false",
+            **s3a_settings(self.env()),
             "fs.s3a.access.key": self.access_key,
             "fs.s3a.secret.key": self.secret_key,
             "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
-            # hadoop-aws 3.3 reads these as plain numbers; Spark 4's Hadoop 3.4 defaults say "60s".
-            "fs.s3a.threads.keepalivetime": "60",
-            "fs.s3a.connection.establish.timeout": "30000",
-            "fs.s3a.connection.timeout": "200000",
-            "fs.s3a.multipart.purge.age": "86400",
-            "fs.s3a.connection.ttl": "300000",
-            "fs.s3a.connection.acquisition.timeout": "60000",
-            "fs.s3a.connection.idle.time": "60000",
-            "fs.s3a.retry.interval": "500",
-            "fs.s3a.retry.throttle.interval": "100",
         }
 
 
@@ -161,13 +151,3 @@ def seaweedfs(workdir: Path) -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-
-
-def s3a_jars() -> list[str]:
-    """hadoop-aws + AWS SDK jars for Spark's S3A (``make test`` extracts them; see the Makefile)."""
-    value = os.environ.get("LAKEPREP_S3A_JARS", "")
-    jars = [j for j in value.split() if j]
-    if not jars:
-        root = Path(__file__).resolve().parents[2] / ".cache" / "jars"
-        jars = [str(p) for p in sorted(root.glob("*.jar"))]
-    return [j for j in jars if Path(j).exists()]
