@@ -163,3 +163,20 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(
     assert raw["id"].to_list() == ["1", "2"]
     assert raw["name"].to_list() == ["apple", "pear"]
     assert raw["_extra"].to_list() == [None, None]
+
+
+def test_quoted_csv_fields_may_span_lines(spark: SparkSession, lake: Storage, contracts: Path) -> None:
+    land(
+        lake,
+        "notes.csv",
+        b'id,name,price\r\n1,"two\r\nlines",1.5\r\n2,"say ""hi""\nand, bye",2\r\n3,plain,3\r\n4,short\r\n',
+    )
+
+    [result] = ingest(lake, contracts)
+
+    # Four records (seven physical lines): three land, the one with a missing field is quarantined.
+    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (4, 3, 1)
+    raw = raw_rows(lake)
+    assert raw["name"].to_list() == ["two\nlines", 'say "hi"\nand, bye', "plain"]
+    assert raw["price"].to_list() == ["1.5", "2", "3"]
+    assert quarantine_rows(lake)["_record"].to_list() == ["4,short"]

@@ -270,6 +270,9 @@ def _read_csv(
         .option("sep", source.csv_delimiter)
         .option("quote", source.csv_quote)
         .option("encoding", source.encoding)
+        # RFC 4180: a quoted field may hold line breaks (read as \n) and doubled quotes.
+        .option("multiLine", True)
+        .option("escape", source.csv_quote)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
         # Keep text exactly as landed: no null token, no whitespace trimming (clean does that).
