@@ -7,6 +7,7 @@ files), the metrics table and a few quarantined records. No Spark, no scan of zo
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -213,10 +214,11 @@ def quarantined(
     if not actions.num_rows:
         return [], 0
     total = int(sum(c or 0 for c in actions.column("num_records").to_pylist()))
-    newest = actions.sort_by([("modification_time", "descending")])
+    newest = actions.sort_by([("modification_time", "descending")]).column("path").to_pylist()
+    wanted = [urllib.parse.unquote(p) for p in newest[:4]]
     dataset = snapshot.to_pyarrow_dataset()
-    wanted = {p for p in newest.column("path").to_pylist()[:4]}
-    fragments = [f for f in dataset.get_fragments() if any(f.path.endswith(w) for w in wanted)]
+    by_path = {f.path: f for f in dataset.get_fragments()}
+    fragments = [f for w in wanted for path, f in by_path.items() if path.endswith(w)]
     columns = ["_stage", "run_id", SOURCE_FILE, "_reasons", "_record", "_quarantined_at"]
     present = [c for c in columns if c in dataset.schema.names]
     rows: list[dict[str, Any]] = []
