@@ -430,3 +430,36 @@ def test_site_command_prints_where_the_site_is(trips: Storage, tmp_path: Path) -
     assert (out / "index.html").is_file()
     again = CliRunner().invoke(app, ["site", "--lake", trips.root, "--out", str(out)])
     assert "6 unchanged" in " ".join(again.output.split())  # 4 table pages, 2 lineage pages
+
+
+def test_feature_set_splits_exclusions_and_cached_drift(lake: Storage) -> None:
+    from lake.features.spec import load_feature_spec, save_spec
+    from lake.paths import contracts_dir
+    from lake.site.features import drift_key, feature_set, with_drift
+
+    spec = load_feature_spec(contracts_dir(), "flight_delay")
+    pipeline = lake.uri("features", "fd", "_pipelines", "run-1")
+    save_spec(lake, pipeline, spec)
+    tags = {"job": "featurize", "pipeline": pipeline, "spec": {"name": spec.name, "hash": spec.fingerprint},
+            "examples": {"train": 70, "validation": 20, "test": 10, "positives": 30}, "excluded": {"cancelled": 4}}  # fmt: skip
+    for v in range(2):
+        commit(lake, "features/fd", rows(3, v), tags)
+    table = Table(lake, "features", "fd")
+    view = feature_set(table, 1, table.commit_tags(1))
+    assert view.splits == {"train": 70, "validation": 20, "test": 10}
+    assert (view.positives, view.excluded, view.spec) == (30, {"cancelled": 4}, spec.name)
+    asked = with_drift(view, table, lake, {}, spark=None)  # no Spark: how to get it, nothing computed
+    assert asked.drift == ()
+    assert "--from 0 --to 1" in asked.drift_note
+    cache = {
+        drift_key("features/fd", 0, 1): [
+            {"feature": "distance", "kind": "numeric", "psi": 0.01, "ks": 0.02, "drifted": False},
+            {"feature": "carrier_idx", "kind": "categorical", "psi": 0.5, "ks": None, "drifted": True},
+        ]
+    }
+    cached = with_drift(view, table, lake, cache, spark=None)  # compared before: read from the cache
+    assert [d.feature for d in cached.drift] == ["carrier_idx", "distance"]
+    assert cached.drift_versions == (0, 1)
+    assert (cached.psi_threshold, cached.ks_threshold) == (spec.drift.psi_threshold, spec.drift.ks_threshold)
+    first = feature_set(table, 0, table.commit_tags(0))
+    assert with_drift(first, table, lake, cache, spark=None).drift_note.startswith("only one version")
