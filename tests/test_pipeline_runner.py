@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 from lake.cli import app
 from lake.paths import contracts_dir
 from lake.pipeline import load_pipeline, parse_pipeline
-from lake.pipeline.runner import PipelineRun, StageRun, failure_reason, last_run, plan, state_uri
+from lake.pipeline.runner import PipelineRun, Selection, StageRun, failure_reason, last_run, plan, state_uri
 from lake.sample import land_sample
 from lake.storage import Storage
 from lake.table import Table
@@ -90,7 +90,7 @@ def test_stage_arguments_follow_the_file() -> None:
 def test_resume_only_with_the_same_selection(tmp_path: Path) -> None:
     storage = Storage.resolve(str(tmp_path / "lake"))
     pipeline = load_pipeline()
-    selection: dict[str, list[str] | str | None] = {"datasets": None, "contracts": None}
+    selection: Selection = {"datasets": None, "contracts": None}
     stopped = PipelineRun(
         "default",
         "pipeline-default-1",
@@ -102,7 +102,7 @@ def test_resume_only_with_the_same_selection(tmp_path: Path) -> None:
     assert last_run(storage, "default") == stopped
     stages, resumed = plan(pipeline, storage, selection, None)  # interrupted while clean ran
     assert ([s.job for s in stages], resumed) == (["clean", "featurize"], stopped)
-    other = {"datasets": ["flights"], "contracts": None}
+    other: Selection = {"datasets": ["flights"], "contracts": None}
     stages, resumed = plan(pipeline, storage, other, None)
     assert ([s.job for s in stages], resumed) == (["ingest", "clean", "featurize"], None)
     stages, resumed = plan(pipeline, storage, selection, "featurize")

@@ -59,6 +59,10 @@ class Clients:
         return self._client("emr-serverless")
 
     @property
+    def events(self) -> Any:  # EventBridge (no boto3 stubs installed for it)
+        return self._client("events")
+
+    @property
     def iam(self) -> IAMClient:
         return self._client("iam")
 

@@ -1,4 +1,5 @@
-"""``lakeprep deploy|glue|emr|emr-serverless|catalog|iam``: deploy the jobs to AWS and run them there."""
+"""``lakeprep deploy|glue|emr|emr-serverless|catalog|iam`` and ``lakeprep pipeline status|start|submit``:
+deploy the jobs and the pipeline to AWS and run them there."""
 
 from __future__ import annotations
 
@@ -14,14 +15,23 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.table import Table as RichTable
 
 from lake.cli.common import console, err_console
+from lake.cli.pipeline_commands import pipeline_app
 from lake.contracts import ContractError, load_contracts
 from lake.deploy import catalog, emr, glue, iam
 from lake.deploy.arguments import ArgumentError, parse_run_arguments
-from lake.deploy.artifacts import DeployError, Release, build_or_use, current_release, publish_release
+from lake.deploy.artifacts import (
+    DeployError,
+    Release,
+    build_or_use,
+    current_release,
+    publish_release,
+    split_s3,
+)
 from lake.deploy.aws import Clients, RunState, follow
 from lake.deploy.config import DeployConfig, DeployConfigError, load_config
 from lake.deploy.jobs import available_jobs
 from lake.paths import contracts_dir
+from lake.pipeline import Pipeline, load_pipeline
 from lake.storage import Storage
 from lake.table import ZONES
 
@@ -54,6 +64,7 @@ iam_app = typer.Typer(help="Least-privilege IAM for the job role.", no_args_is_h
 
 
 def register(app: typer.Typer) -> None:
+    """The deploy groups, and the AWS side of ``lakeprep pipeline`` (status, start, submit)."""
     app.add_typer(deploy_app, name="deploy")
     app.add_typer(glue_app, name="glue")
     app.add_typer(emr_app, name="emr")
@@ -134,19 +145,51 @@ def deploy_artifacts(env: EnvOption = None, wheel: WheelOption = None) -> None:
 
 @deploy_app.command("glue")
 def deploy_glue(env: EnvOption = None, wheel: WheelOption = None) -> None:
-    """Publish a release, then create or update one Glue job per job script (idempotent)."""
+    """Publish a release, create or update one Glue job per job script and the pipeline's Glue
+    workflow (triggers, EventBridge rule); idempotent."""
     with _reported():
         config = load_config(env)
         clients = Clients.for_config(config)
+        pipeline = _pipeline(config)
         release = _publish(config, clients, wheel)
         deployed = glue.deploy_jobs(clients.glue, config, release)
-    table = RichTable(title=f"Glue jobs ({config.environment}, {config.region})")
-    for column in ("job", "Glue job", "action", "script"):
+        workflow = glue.deploy_workflow(clients.glue, clients.events, config, pipeline)
+    _print_table(
+        f"Glue jobs ({config.environment}, {config.region})",
+        ("job", "Glue job", "action", "script"),
+        [(d.job, d.name, _coloured(d.action), d.script) for d in deployed],
+    )
+    _print_table(
+        f"Glue workflow of pipeline {pipeline.name}",
+        ("kind", "name", "action", "what"),
+        [(r.kind, r.name, _coloured(r.action), r.detail) for r in workflow],
+    )
+    if config.pipeline.on_landing:
+        bucket = split_s3(config.lake_root)[0]
+        console.print(
+            f"[dim]note: the rule sees landed files only if bucket {bucket} sends events to EventBridge "
+            "(S3 > Properties > Amazon EventBridge: On; see docs/deployment.md)[/]",
+            soft_wrap=True,
+        )
+
+
+def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = RichTable(title=title)
+    for column in columns:
         table.add_column(column)
-    for item in deployed:
-        colour = {"created": "green", "updated": "yellow", "unchanged": "dim"}[item.action]
-        table.add_row(item.job, item.name, f"[{colour}]{item.action}[/]", item.script)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
+
+
+def _coloured(action: str) -> str:
+    colour = {"created": "green", "updated": "yellow", "unchanged": "dim", "deleted": "red"}[action]
+    return f"[{colour}]{action}[/]"
+
+
+def _pipeline(config: DeployConfig) -> Pipeline:
+    """The deployment's pipeline file, its datasets checked against the contracts that ship."""
+    return load_pipeline(config.pipeline.file, load_contracts(contracts_dir()))
 
 
 # ----------------------------------------------------------------------------------------- runs
@@ -328,3 +371,103 @@ def iam_policy(
     else:
         typer.echo(document)
     err_console.print(f"[dim]note: {iam.UNSCOPABLE_NOTE}[/]", soft_wrap=True)
+
+
+# ------------------------------------------------------------------------------------ pipeline
+_STATE_COLOURS = {"SUCCEEDED": "green", "COMPLETED": "green", "NOT STARTED": "dim"}
+
+
+def _state(state: str) -> str:
+    colour = _STATE_COLOURS.get(state, "red" if state in glue.FAILED else "yellow")
+    return f"[{colour}]{state}[/]"
+
+
+@pipeline_app.command("status")
+def pipeline_status(
+    env: EnvOption = None,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="How many of the last workflow runs")] = 5,
+) -> None:
+    """The deployed Glue workflow's last runs and each stage's state (with the failed stages' errors)."""
+    with _reported():
+        config = load_config(env)
+        pipeline = _pipeline(config)
+        statuses = glue.workflow_status(Clients.for_config(config).glue, config, pipeline, runs)
+    name = config.workflow_name(pipeline.name)
+    if not statuses:
+        console.print(
+            f"workflow {name} has no runs yet: `lakeprep pipeline start --env {config.environment}`",
+            soft_wrap=True,
+        )
+        return
+    table = RichTable(title=f"Glue workflow {name} ({config.environment}): last {len(statuses)} runs")
+    for column in ("workflow run", "status", "started (UTC)", *pipeline.jobs):
+        table.add_column(column)
+    for status in statuses:
+        started = status.started_on.strftime("%Y-%m-%d %H:%M:%S") if status.started_on else "-"
+        table.add_row(
+            status.run_id, _state(status.status), started, *(_state(s.state) for s in status.stages)
+        )
+    console.print(table)
+    for status in statuses:
+        for stage in status.failed:
+            console.print(
+                f"{status.run_id}: {stage.job} {stage.state}: {stage.detail or '-'}", soft_wrap=True
+            )
+
+
+@pipeline_app.command("start")
+def pipeline_start(env: EnvOption = None, wait: WaitOption = False, poll_seconds: PollOption = 15.0) -> None:
+    """Start a run of the deployed Glue workflow; with --wait, follow it and exit 1 unless every stage succeeds."""
+    with _reported():
+        config = load_config(env)
+        pipeline = _pipeline(config)
+        client = Clients.for_config(config).glue
+        run_id = glue.start_workflow(client, config, pipeline)
+        name = config.workflow_name(pipeline.name)
+        console.print(f"started Glue workflow {name}: run [bold]{run_id}[/]", soft_wrap=True)
+        state = RunState("RUNNING", finished=False)
+        if wait:
+            state = follow(
+                lambda: glue.workflow_run_state(client, config, pipeline, run_id), name, console, poll_seconds
+            )
+    _finish(state, [f"`lakeprep pipeline status --env {config.environment}` shows each stage"])
+
+
+@pipeline_app.command("submit")
+def pipeline_submit(
+    cluster_id: Annotated[str, typer.Option("--cluster-id", help="Running EMR cluster (j-...)")],
+    env: EnvOption = None,
+    start: Annotated[str | None, typer.Option("--from", help="Start at this stage")] = None,
+    arg: ArgOption = None,
+    wait: WaitOption = False,
+    poll_seconds: PollOption = 15.0,
+) -> None:
+    """Add the pipeline's stages to an EMR cluster as ordered steps (pipeline.emr_action_on_failure)."""
+    with _reported():
+        config = load_config(env)
+        pipeline = _pipeline(config)
+        stages = pipeline.stages_from(start)
+        arguments = parse_run_arguments(arg or [])
+        clients = Clients.for_config(config)
+        release = current_release(clients.s3, config)
+        step_ids = emr.submit_pipeline(clients.emr, config, release, stages, cluster_id, arguments)
+        console.print(
+            f"added {len(step_ids)} steps to {cluster_id} (release {release.release_id}, "
+            f"on failure {config.pipeline.emr_action_on_failure}):",
+            soft_wrap=True,
+        )
+        for stage, step_id in zip(stages, step_ids, strict=True):
+            console.print(f"  {stage.job}: [bold]{step_id}[/]", soft_wrap=True)
+        if not wait:
+            return
+        for stage, step_id in zip(stages, step_ids, strict=True):
+            state = follow(
+                lambda step=step_id: emr.step_state(clients.emr, cluster_id, step),  # type: ignore[misc]
+                f"{stage.job} ({step_id})",
+                console,
+                poll_seconds,
+            )
+            if not state.succeeded:
+                break
+        logs = emr.step_logs(clients.emr, cluster_id, step_id)
+    _finish(state, logs)

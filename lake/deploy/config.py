@@ -69,6 +69,12 @@ def _no_secrets(arguments: dict[str, str]) -> dict[str, str]:
     return arguments
 
 
+def _role_arn(value: str | None) -> str | None:
+    if value is not None and not ROLE_ARN.match(value):
+        raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+    return value
+
+
 class Artifacts(_Strict):
     """Where ``deploy`` puts the wheel, the job scripts and the contracts (``s3://bucket/prefix``)."""
 
@@ -98,13 +104,7 @@ class JobOverrides(_Strict):
     arguments: dict[str, str] = Field(default_factory=dict)
 
     _check_arguments = field_validator("arguments")(_no_secrets)
-
-    @field_validator("role_arn")
-    @classmethod
-    def _role(cls, value: str | None) -> str | None:
-        if value is not None and not ROLE_ARN.match(value):
-            raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        return value
+    _check_role = field_validator("role_arn")(_role_arn)
 
 
 class GlueSettings(_Strict):
@@ -154,6 +154,43 @@ class EmrServerlessSettings(_Strict):
     timeout_minutes: int = Field(default=120, ge=5, le=10080)
 
 
+class LandingTrigger(_Strict):
+    """Start the pipeline when files land: an EventBridge rule (S3 Object Created under the lake's
+    ``landing/``) notifies the Glue workflow, whose EVENT trigger starts a run once ``batch_size``
+    objects arrived or ``batch_window_seconds`` passed since the first of them."""
+
+    events_role_arn: str = Field(description="Role EventBridge assumes to call glue:NotifyEvent")
+    batch_size: int = Field(default=10, ge=1, le=100)
+    batch_window_seconds: int = Field(default=900, ge=1, le=900)
+
+    _check_role = field_validator("events_role_arn")(_role_arn)
+
+
+class PipelineSettings(_Strict):
+    """The pipeline deployed as a Glue workflow (and submitted as EMR steps): which file, what starts it."""
+
+    file: str = Field(default="default", description="pipelines/<name>.yaml, or a path to a pipeline file")
+    schedule: str | None = Field(default=None, description="Glue cron, e.g. cron(0 5 * * ? *)")
+    on_landing: LandingTrigger | None = None
+    max_concurrent_runs: int = Field(default=1, ge=1, le=1000)
+    emr_action_on_failure: Literal["CONTINUE", "CANCEL_AND_WAIT"] = "CANCEL_AND_WAIT"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"cron\((\S+ ){5}\S+\)", value.strip()):
+            raise ValueError(
+                f"{value!r} is not a Glue schedule: cron(<min> <hour> <day> <month> <weekday> <year>)"
+            )
+        return value.strip() if value else value
+
+    @model_validator(mode="after")
+    def _one_start(self) -> PipelineSettings:
+        if self.schedule and self.on_landing:
+            raise ValueError("schedule and on_landing both start the workflow; choose one")
+        return self
+
+
 class DeployConfig(_Strict):
     environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
     region: str = Field(pattern=rf"^{_REGION}$")
@@ -166,6 +203,7 @@ class DeployConfig(_Strict):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     emr: EmrSettings = Field(default_factory=EmrSettings)
     emr_serverless: EmrServerlessSettings = Field(default_factory=EmrServerlessSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     tags: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("lake_root")
@@ -175,12 +213,7 @@ class DeployConfig(_Strict):
             raise ValueError(f"{value!r} must be an s3://bucket/prefix URI (the jobs run in AWS)")
         return value.rstrip("/")
 
-    @field_validator("job_role_arn")
-    @classmethod
-    def _role(cls, value: str) -> str:
-        if not ROLE_ARN.match(value):
-            raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        return value
+    _check_role = field_validator("job_role_arn")(_role_arn)
 
     @field_validator("pii_salt_secret_arn")
     @classmethod
@@ -234,6 +267,9 @@ class DeployConfig(_Strict):
 
     def glue_job_name(self, job: str) -> str:
         return f"{self.job_name_prefix}{job}"
+
+    def workflow_name(self, pipeline: str) -> str:
+        return f"{self.job_name_prefix}{pipeline}"
 
     def role_for(self, job: str) -> str:
         override = self.glue.jobs.get(job)

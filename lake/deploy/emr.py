@@ -8,12 +8,14 @@ action (the release's wheel installed on every node) or a venv-pack archive ship
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lake.deploy.arguments import as_argv, cluster_spark_conf, conf_flags, job_arguments
 from lake.deploy.artifacts import Release
 from lake.deploy.aws import RunState
 from lake.deploy.config import DeployConfig
+from lake.pipeline import Stage
 
 if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
@@ -46,7 +48,11 @@ def _arguments(config: DeployConfig, job: str, extra: dict[str, str]) -> list[st
 
 # ------------------------------------------------------------------------------------ EMR on EC2
 def step_definition(
-    config: DeployConfig, release: Release, job: str, extra: dict[str, str]
+    config: DeployConfig,
+    release: Release,
+    job: str,
+    extra: dict[str, str],
+    action_on_failure: str | None = None,
 ) -> dict[str, Any]:
     """An AddJobFlowSteps step: command-runner.jar running spark-submit on the release's script."""
     python: list[str]
@@ -70,7 +76,7 @@ def step_definition(
     ]
     return {
         "Name": f"lakeprep-{config.environment}-{job} ({release.release_id})",
-        "ActionOnFailure": config.emr.action_on_failure,
+        "ActionOnFailure": action_on_failure or config.emr.action_on_failure,
         "HadoopJarStep": {"Jar": "command-runner.jar", "Args": command},
     }
 
@@ -80,6 +86,22 @@ def submit_step(
 ) -> str:
     step = step_definition(config, release, job, extra)
     return emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[step])["StepIds"][0]  # type: ignore[list-item]
+
+
+def submit_pipeline(
+    emr: EMRClient,
+    config: DeployConfig,
+    release: Release,
+    stages: Sequence[Stage],
+    cluster_id: str,
+    extra: dict[str, str],
+) -> list[str]:
+    """The stages as ordered steps in one call (EMR runs a cluster's steps in order). With
+    ``pipeline.emr_action_on_failure: CANCEL_AND_WAIT`` a failed stage cancels the ones after it;
+    with ``CONTINUE`` they still run (each stage skips what is already done)."""
+    action = config.pipeline.emr_action_on_failure
+    steps = [step_definition(config, release, s.job, {**s.arguments(), **extra}, action) for s in stages]
+    return emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=steps)["StepIds"]  # type: ignore[arg-type]
 
 
 def step_state(emr: EMRClient, cluster_id: str, step_id: str) -> RunState:

@@ -26,6 +26,7 @@ from lake.storage import Storage
 
 PIPELINES_AREA = "_pipelines"
 StageState = Literal["pending", "running", "succeeded", "failed", "skipped"]
+Selection = dict[str, list[str] | str | None]  # what a run was asked to do: --dataset, --contracts
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit)\b:?\s*(.*)$")
 
 
@@ -46,7 +47,7 @@ class PipelineRun:
     pipeline: str
     run_id: str
     started_at: str
-    selection: dict[str, list[str] | str | None]
+    selection: Selection
     stages: list[StageRun] = field(default_factory=list)
     resumed_from: str | None = None
 
@@ -114,7 +115,7 @@ def failure_reason(storage: Storage, job: str, run_id: str, stderr: str, returnc
 
 
 def plan(
-    pipeline: Pipeline, storage: Storage, selection: dict[str, list[str] | str | None], start: str | None
+    pipeline: Pipeline, storage: Storage, selection: Selection, start: str | None
 ) -> tuple[list[Stage], PipelineRun | None]:
     """The stages to run: from ``start`` when given; else from the stage where the last run with the
     same selection failed (returned as the run resumed); else all of them."""
@@ -144,7 +145,7 @@ def run_pipeline(
 ) -> PipelineRun:
     """Run the planned stages in order with ``spark-submit`` until one fails; the state is saved
     before and after every stage, so an interrupted run resumes where it stopped."""
-    selection: dict[str, list[str] | str | None] = {"datasets": datasets, "contracts": contracts}
+    selection: Selection = {"datasets": datasets, "contracts": contracts}
     to_run, resumed = plan(pipeline, storage, selection, start)
     chosen = {stage.job for stage in to_run}
     run = PipelineRun(
