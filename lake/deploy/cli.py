@@ -346,16 +346,28 @@ def iam_policy(
     attach: Annotated[
         str | None, typer.Option("--attach", help="Also put it as this inline policy name on the job role")
     ] = None,
+    events_role: Annotated[
+        bool,
+        typer.Option("--events-role", help="The policy of pipeline.on_landing.events_role_arn instead"),
+    ] = False,
 ) -> None:
-    """Print the least-privilege IAM policy the job role needs (JSON)."""
+    """Print the least-privilege IAM policy the job role needs (JSON), or with --events-role the one
+    the EventBridge role of pipeline.on_landing needs."""
     with _reported():
         config = load_config(env)
         jobs = job or available_jobs()
         for name in jobs:
             _check_job(name)
-        document = iam.policy_json(iam.job_role_policy(config, jobs))
-        if attach:
+        if events_role:
+            if config.pipeline.on_landing is None:
+                raise ValueError("--events-role: the deployment file has no pipeline.on_landing")
+            workflow = config.workflow_name(_pipeline(config).name)
+            document = iam.policy_json(iam.events_role_policy(config, workflow))
+            roles = {config.pipeline.on_landing.events_role_arn}
+        else:
+            document = iam.policy_json(iam.job_role_policy(config, jobs))
             roles = {config.role_for(name) for name in jobs}
+        if attach:
             if len(roles) != 1:
                 raise ValueError(
                     f"--attach: these jobs run under different roles {sorted(roles)}; attach per --job"
@@ -370,7 +382,8 @@ def iam_policy(
         err_console.print(f"wrote {output}", soft_wrap=True)
     else:
         typer.echo(document)
-    err_console.print(f"[dim]note: {iam.UNSCOPABLE_NOTE}[/]", soft_wrap=True)
+    if not events_role:
+        err_console.print(f"[dim]note: {iam.UNSCOPABLE_NOTE}[/]", soft_wrap=True)
 
 
 # ------------------------------------------------------------------------------------ pipeline

@@ -161,5 +161,15 @@ def job_role_policy(config: DeployConfig, jobs: Iterable[str]) -> dict[str, Any]
     return {"Version": POLICY_VERSION, "Statement": [s for s in statements if s is not None]}
 
 
+def events_role_policy(config: DeployConfig, workflow: str) -> dict[str, Any]:
+    """The role EventBridge assumes for ``pipeline.on_landing``: notify this one workflow, nothing else
+    (its trust policy names the ``events.amazonaws.com`` principal)."""
+    arn = f"arn:{config.partition}:glue:{config.region}:{config.account_id}:workflow/{workflow}"
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [_statement("NotifyPipelineWorkflow", ["glue:notifyEvent"], [arn])],
+    }
+
+
 def policy_json(policy: dict[str, Any]) -> str:
     return json.dumps(policy, indent=2)

@@ -23,6 +23,7 @@ from lake.deploy.config import load_config
 from lake.pipeline import load_pipeline
 from tests.deploy import moto_support
 from tests.deploy.conftest import REGION, Aws
+from tests.deploy.policy_eval import allowed
 from tests.deploy.test_emr import cluster
 
 pytestmark = [pytest.mark.aws, pytest.mark.s3]
@@ -350,3 +351,32 @@ def test_emr_submit_adds_the_stages_as_ordered_steps(
 
 def test_moto_additions_match_botocore() -> None:
     moto_support.check_against_botocore()
+
+
+def test_events_role_policy_allows_notifying_only_this_workflow(
+    aws: Aws, s3_bucket: str, write_deployment: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write_deployment(s3_bucket, pipeline={"on_landing": {"events_role_arn": EVENTS_ROLE}})
+    boto3.client("iam").create_role(
+        RoleName="lakeprep-test-events", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+    )
+    out = tmp_path / "events.json"
+    args = ("iam", "policy", "--env", str(path), "--events-role", "--output", str(out))
+    result = lakeprep(*args, "--attach", "notify-pipeline")
+    assert result.exit_code == 0, result.output
+    policy = json.loads(out.read_text())
+    workflow = f"arn:aws:glue:{REGION}:{moto_support.ACCOUNT}:workflow/{WORKFLOW}"
+    assert allowed(policy, "glue:NotifyEvent", workflow)
+    assert not allowed(policy, "glue:NotifyEvent", f"{workflow}-other")
+    assert not allowed(
+        policy, "glue:StartJobRun", f"arn:aws:glue:{REGION}:{moto_support.ACCOUNT}:job/lakeprep-test-ingest"
+    )
+    attached = boto3.client("iam").get_role_policy(
+        RoleName="lakeprep-test-events", PolicyName="notify-pipeline"
+    )
+    assert attached["PolicyDocument"] == policy
+
+    without = write_deployment(s3_bucket)
+    refused = lakeprep("iam", "policy", "--env", str(without), "--events-role")
+    assert refused.exit_code == 2
+    assert "--events-role: the deployment file has no pipeline.on_landing" in refused.output
