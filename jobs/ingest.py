@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from lake.contracts import Contract
@@ -35,12 +36,23 @@ from lake.zones.common import (
     timestamp_literal,
     with_metadata,
 )
-from lake.zones.ingest import DriftError, check_drift, discover, landing_uri, probe, read_landed
+from lake.zones.ingest import (
+    BLOCK,
+    POSITION,
+    UNDECODABLE,
+    DriftError,
+    check_drift,
+    discover,
+    landing_uri,
+    probe,
+    read_landed,
+)
 
 log = logging.getLogger("lakeprep.ingest")
 
 OPTIONS = {"dataset": "comma-separated datasets to ingest (default: every contract)"}
 MALFORMED = "malformed_record"
+UNDECODABLE_RECORD = "undecodable_record"
 
 
 def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
@@ -72,27 +84,32 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
     moment = dt.datetime.now(dt.timezone.utc)
     landed = read_landed(spark, readable, contract)
     malformed = F.col(CORRUPT).isNotNull()
+    undecodable = F.col(UNDECODABLE).isNotNull()
+    rejected_row = malformed | undecodable
     frame = landed.select(
         "*",
         timestamp_literal(moment).alias(INGESTED_AT),
         F.lit(run.run.run_id).alias(RUN_ID),
-        F.when(malformed, F.array(F.lit(MALFORMED)))
-        .otherwise(F.array().cast("array<string>"))
-        .alias(FAILED_RULES),
+        F.filter(
+            F.array(F.when(malformed, F.lit(MALFORMED)), F.when(undecodable, F.lit(UNDECODABLE_RECORD))),
+            lambda reason: reason.isNotNull(),
+        ).alias(FAILED_RULES),
     )
     frame = persist_on_disk(frame)
     try:
-        # One aggregation: per-file row, malformed and unknown-column counts (one row per file).
-        per_file = {
-            row[SOURCE_FILE]: row
-            for row in frame.groupBy(SOURCE_FILE)
+        # One aggregation: row, rejected, undecodable and unknown-column counts per file split.
+        per_block = (
+            frame.groupBy(SOURCE_FILE, BLOCK)
             .agg(
                 F.count(F.lit(1)).alias("rows"),
-                F.sum(malformed.cast("long")).alias("malformed"),
+                F.sum(rejected_row.cast("long")).alias("rejected"),
+                F.sum(undecodable.cast("long")).alias("undecodable"),
                 F.sum(F.col(EXTRA).isNotNull().cast("long")).alias("with_extra"),
+                F.min(POSITION).alias("first"),
             )
             .collect()
-        }
+        )
+        per_file = _per_file(per_block)
         if contract.drift.new_columns == "fail":
             # CSV and Parquet headers were checked up front; JSON keys are only known row by row.
             drifting = sorted(
@@ -105,19 +122,42 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
                     f"{contract.name}: records with keys not in the contract in {drifting} (drift.new_columns: fail)"
                 )
         rows_in = sum(r["rows"] for r in per_file.values())
-        rejected_total = sum(r["malformed"] or 0 for r in per_file.values())
+        rejected_total = sum(r["rejected"] for r in per_file.values())
         counts = RowCounts(rows_in, rows_in - rejected_total, rejected_total)
 
         # Files whose rejected rows a killed earlier attempt already committed to quarantine.
         txns = tuple((p.file.app_id, p.file.mtime_ms) for p in readable)
         in_quarantine = quarantine.app_versions(p.file.app_id for p in readable)
         done = {p.file.uri: p.file.app_id for p in readable if in_quarantine[p.file.app_id] is not None}
-        before = sum(per_file[uri]["malformed"] or 0 for uri in done if uri in per_file)
+        before = sum(per_file[uri]["rejected"] for uri in done if uri in per_file)
+        names = {p.file.uri: p.file.relative for p in readable}
+        for uri, counts_of_file in per_file.items():
+            if counts_of_file["undecodable"]:
+                log.warning(
+                    "%s: %d record(s) not valid %s, quarantined with their bytes (base64)%s",
+                    names.get(uri, uri),
+                    counts_of_file["undecodable"],
+                    contract.source.encoding,
+                    ""
+                    if contract.source.encoding != "UTF-8"
+                    else "; declare source.encoding if it has another",
+                )
+        bad = frame.where(rejected_row & ~F.col(SOURCE_FILE).isin(list(done)))
         rejected = quarantine_rows(
-            frame.where(malformed & ~F.col(SOURCE_FILE).isin(list(done))),
+            _with_record_numbers(spark, bad, per_block),
             "ingest",
             run.run.run_id,
-            F.col(CORRUPT),
+            F.when(
+                undecodable,
+                F.to_json(
+                    F.struct(
+                        F.col("_record_number").alias("record"),
+                        F.lit(contract.source.encoding).alias("encoding"),
+                        F.col(f"{UNDECODABLE}.base64").alias("base64"),
+                        F.col(f"{UNDECODABLE}.fields_base64").alias("fields_base64"),
+                    )
+                ),
+            ).otherwise(F.col(CORRUPT)),
             moment,
         )
         raw_columns = [c.name for c in contract.columns] + RAW_METADATA.names
@@ -130,7 +170,7 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
                 app_transactions=txns,
                 description=f"raw {contract.name}: landed text, {contract.description}",
             ),
-            rows=frame.where(~malformed).select(*raw_columns),
+            rows=frame.where(~rejected_row).select(*raw_columns),
             quarantine=quarantine_target(
                 quarantine, "ingest", "append", [t for t in txns if t[0] not in done.values()]
             ),
@@ -170,6 +210,35 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
         "raw_version": version,
         "unreadable": unreadable,
     }
+
+
+def _per_file(per_block: list[Row]) -> dict[str, dict[str, int]]:
+    """Per-split counts summed per landed file."""
+    totals: dict[str, dict[str, int]] = {}
+    for row in per_block:
+        into = totals.setdefault(
+            row[SOURCE_FILE], dict.fromkeys(("rows", "rejected", "undecodable", "with_extra"), 0)
+        )
+        for key in into:
+            into[key] += int(row[key] or 0)
+    return totals
+
+
+def _with_record_numbers(spark: SparkSession, rows: DataFrame, per_block: list[Row]) -> DataFrame:
+    """``_record_number``: each row's 1-based rank among its file's records (in file order), from the
+    row's position within its split and the record counts of the file's earlier splits."""
+    bases: list[tuple[str, int, int]] = []
+    seen: dict[str, int] = {}
+    for row in sorted(per_block, key=lambda r: (r[SOURCE_FILE], r[BLOCK] or 0)):
+        if row["first"] is None:  # Parquet: records have no position
+            continue
+        before = seen.get(row[SOURCE_FILE], 0)
+        bases.append((row[SOURCE_FILE], row[BLOCK], before - row["first"] + 1))
+        seen[row[SOURCE_FILE]] = before + row["rows"]
+    schema = f"{SOURCE_FILE} string, {BLOCK} long, _base long"
+    base = F.broadcast(spark.createDataFrame(bases, schema))
+    numbered = rows.join(base, [SOURCE_FILE, BLOCK], "left")
+    return numbered.withColumn("_record_number", F.col(POSITION) + F.col("_base"))
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import json
 from pathlib import Path
 
 import polars as pl
@@ -180,3 +182,37 @@ def test_quoted_csv_fields_may_span_lines(spark: SparkSession, lake: Storage, co
     assert raw["name"].to_list() == ["two\nlines", 'say "hi"\nand, bye', "plain"]
     assert raw["price"].to_list() == ["1.5", "2", "3"]
     assert quarantine_rows(lake)["_record"].to_list() == ["4,short"]
+
+
+def test_records_that_do_not_decode_are_quarantined_with_their_bytes_wherever_they_are(
+    spark: SparkSession, lake: Storage, contracts: Path
+) -> None:
+    filler = b"".join(b"%d,item %d,1.0\n" % (i, i) for i in range(10, 3010))  # ~50 kB: past any probe
+    land(lake, "late.csv", b"id,name,price\n" + filler + b"3,caf\xe9,2\n4,ok \xef\xbf\xbd,1\n")
+    land(lake, "early.csv", b"id,name,price\n1,caf\xe9,2\n2,fine,1\n")
+    land(lake, "lines.jsonl", b'{"id": 5, "name": "kiwi"}\n\n{"id": 6, "name": "\xff"}\n')
+    (contracts / "latin.yaml").write_text(
+        CONTRACT.replace("things", "latin") + "source: {encoding: latin1}\n"
+    )
+    lake.write_bytes(lake.uri("landing", "latin", "a.csv"), b"id,name,price\n1,caf\xe9,2\n")
+
+    things, latin = sorted(ingest(lake, contracts), key=lambda r: r["dataset"] != "things")
+
+    assert (things["rows_in"], things["rows_out"], things["rows_quarantined"]) == (3006, 3003, 3)
+    raw = raw_rows(lake)
+    assert raw.filter(pl.col("id") == "4")["name"].item() == "ok \ufffd"  # a real U+FFFD is data
+    assert raw.filter(pl.col("name").str.contains("caf")).height == 0
+    bad = quarantine_rows(lake).sort("_source_file")
+    assert all(r == ["undecodable_record"] for r in bad["_reasons"].to_list())
+    records = [json.loads(r) for r in bad["_record"].to_list()]
+    files = [Path(f).name for f in bad["_source_file"].to_list()]
+    assert files == ["early.csv", "late.csv", "lines.jsonl"]
+    # The original bytes are kept: each CSV field, or the whole JSON line; with the record number.
+    assert [base64.b64decode(f) for f in records[0]["fields_base64"]] == [b"1", b"caf\xe9", b"2"]
+    assert (records[0]["record"], records[1]["record"], records[2]["record"]) == (1, 3001, 2)
+    assert [base64.b64decode(f) for f in records[1]["fields_base64"]] == [b"3", b"caf\xe9", b"2"]
+    assert base64.b64decode(records[2]["base64"]) == b'{"id": 6, "name": "\xff"}'
+    assert {r["encoding"] for r in records} == {"UTF-8"}
+    # The contract's encoding is honoured: in ISO-8859-1 the same byte is a letter.
+    assert (latin["rows_out"], latin["rows_quarantined"]) == (1, 0)
+    assert pl.read_delta(lake.uri("raw", "latin"))["name"].to_list() == ["café"]

@@ -7,6 +7,7 @@ come from here, so there is no second copy of what a dataset looks like.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
@@ -76,6 +77,10 @@ class Column(_Strict):
         return self.source_name or self.name
 
 
+# Python codec name -> the name Spark and Java use.
+_ENCODINGS = {"utf-8": "UTF-8", "ascii": "US-ASCII", "latin-1": "ISO-8859-1", "iso8859-1": "ISO-8859-1"}
+
+
 class SourceSpec(_Strict):
     """How landed files of this dataset are read. Raw keeps text as landed; cleaning types it."""
 
@@ -83,8 +88,23 @@ class SourceSpec(_Strict):
     csv_header: bool = True
     csv_delimiter: str = ","
     csv_quote: str = '"'
-    encoding: str = "UTF-8"
+    encoding: str = Field(
+        default="UTF-8",
+        description="UTF-8, US-ASCII or ISO-8859-1; records that do not decode are quarantined",
+    )
     null_values: list[str] = Field(default_factory=lambda: ["", "NA", "NULL", "null"])
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        """Canonical name of a supported encoding: ASCII-compatible, so records split the same in any."""
+        try:
+            name = codecs.lookup(value).name
+        except LookupError:
+            name = ""
+        if name not in _ENCODINGS:
+            raise ValueError(f"unsupported encoding {value!r}; use one of {sorted(_ENCODINGS.values())}")
+        return _ENCODINGS[name]
 
 
 class DriftPolicy(_Strict):
@@ -193,7 +213,14 @@ class CompletenessRule(_Rule):
 DatasetRule = Annotated[RowCountRule | CompletenessRule, Field(discriminator="check")]
 
 # Names lakeprep gives the checks it adds itself; contract rules may not reuse them.
-IMPLICIT_RULE_PREFIXES = ("not_null__", "type__", "malformed_record", "duplicate_key", "missing_column__")
+IMPLICIT_RULE_PREFIXES = (
+    "not_null__",
+    "type__",
+    "malformed_record",
+    "undecodable_record",
+    "duplicate_key",
+    "missing_column__",
+)
 
 
 class Contract(_Strict):

@@ -240,20 +240,71 @@ def landed_schema(contract: Contract) -> T.StructType:
         T.StructField(EXTRA, T.MapType(T.StringType(), T.StringType())),
         T.StructField(CORRUPT, T.StringType()),
         T.StructField(SOURCE_FILE, T.StringType()),
+        T.StructField(UNDECODABLE, _UNDECODABLE_TYPE),
+        T.StructField(POSITION, T.LongType()),
+        T.StructField(BLOCK, T.LongType()),
     ]
     return T.StructType(fields)
 
 
-def _shape(contract: Contract, values: dict[str, Column], extra: Column, corrupt: Column) -> list[Column]:
+# A record whose bytes do not decode in the contract's encoding keeps them, base64-encoded: the whole
+# record (a JSON line, a malformed CSV record) or each CSV field.
+UNDECODABLE = "_undecodable"
+_UNDECODABLE_TYPE = T.StructType(
+    [T.StructField("base64", T.StringType()), T.StructField("fields_base64", T.ArrayType(T.StringType()))]
+)
+# Where a record sits: ``POSITION`` increases record by record within a file's ``BLOCK`` (the byte
+# offset of the split that read it), so the record number is its rank among the file's records.
+POSITION = "_position"
+BLOCK = "_block"
+# Read CSV bytes one-to-one as characters: delimiters, quotes and line ends are ASCII in every
+# supported encoding, so records split the same, and each field's exact bytes can be decoded in SQL.
+_BYTES_AS_TEXT = "ISO-8859-1"
+
+
+def _shape(
+    contract: Contract,
+    values: dict[str, Column],
+    extra: Column,
+    corrupt: Column,
+    undecodable: Column | None = None,
+    positioned: bool = True,
+) -> list[Column]:
     """Project one file group onto the landed layout (same columns, same order for every group)."""
     out = [values.get(c.landed_name, F.lit(None).cast("string")).alias(c.name) for c in contract.columns]
-    return [*out, extra.alias(EXTRA), corrupt.alias(CORRUPT), source_file_column().alias(SOURCE_FILE)]
+    return [
+        *out,
+        extra.alias(EXTRA),
+        corrupt.alias(CORRUPT),
+        source_file_column().alias(SOURCE_FILE),
+        (undecodable if undecodable is not None else F.lit(None).cast(_UNDECODABLE_TYPE)).alias(UNDECODABLE),
+        (F.monotonically_increasing_id() if positioned else F.lit(None).cast("long")).alias(POSITION),
+        F.col("_metadata.file_block_start").alias(BLOCK),
+    ]
 
 
 def _extra_map(extras: dict[str, Column]) -> Column:
     if not extras:
         return F.lit(None).cast("map<string,string>")
     return F.create_map(*[item for name, value in sorted(extras.items()) for item in (F.lit(name), value)])
+
+
+def _valid_utf8(data: Column) -> Column:
+    """Whether binary is well-formed UTF-8 (Spark 4 has a function; Spark 3.5's ``decode`` replaces
+    what does not decode, so the bytes no longer round-trip)."""
+    if hasattr(F, "is_valid_utf8"):
+        return F.is_valid_utf8(data.cast("string"))
+    return F.encode(F.decode(data, "UTF-8"), "UTF-8") == data
+
+
+def decoded(data: Column, encoding: str) -> tuple[Column, Column]:
+    """Bytes as text in the contract's encoding, and whether they decode (NULL bytes decode to NULL)."""
+    if encoding == "ISO-8859-1":  # every byte is a character
+        return F.decode(data, encoding), F.lit(True)
+    valid = _valid_utf8(data)
+    if encoding == "US-ASCII":
+        valid = valid & ~data.cast("string").rlike("[^\\x00-\\x7F]")
+    return F.when(valid, data.cast("string")), data.isNull() | valid
 
 
 def _read_csv(
@@ -269,7 +320,7 @@ def _read_csv(
         .option("header", source.csv_header)
         .option("sep", source.csv_delimiter)
         .option("quote", source.csv_quote)
-        .option("encoding", source.encoding)
+        .option("encoding", _BYTES_AS_TEXT)
         # RFC 4180: a quoted field may hold line breaks (read as \n) and doubled quotes.
         .option("multiLine", True)
         .option("escape", source.csv_quote)
@@ -281,20 +332,41 @@ def _read_csv(
         .option("ignoreTrailingWhiteSpace", False)
         .csv(uris)
     )
+    fields = [F.encode(F.col(f"c{i}"), _BYTES_AS_TEXT) for i in range(len(names))]
+    pairs = [decoded(b, source.encoding) for b in fields]
+    texts, valid = [text for text, _ in pairs], [ok for _, ok in pairs]
+    record = F.encode(F.col(CORRUPT), _BYTES_AS_TEXT)
+    corrupt, corrupt_valid = decoded(record, source.encoding)
+    if not source.csv_header and texts:  # with a header the mark is on the header line, skipped here
+        texts[0] = F.regexp_replace(texts[0], "^\ufeff", "")
+    broken = F.col(CORRUPT).isNotNull()
+    undecodable = F.when(
+        ~functools.reduce(lambda a, b: a & b, [corrupt_valid, *valid]),
+        F.struct(
+            F.when(broken, F.base64(record)).alias("base64"),
+            F.when(~broken, F.array(*[F.base64(b) for b in fields])).alias("fields_base64"),
+        ),
+    )
     expected = {c.landed_name for c in contract.columns}
-    values = {name: F.col(f"c{i}") for i, name in enumerate(names) if name in expected}
-    extras = {name: F.col(f"c{i}") for i, name in enumerate(names) if name not in expected}
-    return frame.select(*_shape(contract, values, _extra_map(extras), F.col(CORRUPT)))
+    values = {name: texts[i] for i, name in enumerate(names) if name in expected}
+    extras = {name: texts[i] for i, name in enumerate(names) if name not in expected}
+    return frame.select(*_shape(contract, values, _extra_map(extras), corrupt, undecodable))
 
 
 def _read_json_lines(spark: SparkSession, uris: list[str], contract: Contract) -> DataFrame:
-    """JSON lines read as text and parsed to a string map: any key set fits, broken lines survive."""
-    lines = spark.read.text(uris).select(
-        F.regexp_replace(F.col("value"), "^\ufeff", "").alias("value"), F.col("_metadata")
+    """JSON lines read as bytes, decoded in the contract's encoding and parsed to a string map: any
+    key set fits, broken lines survive."""
+    data = spark.read.text(uris).select(F.col("value").cast("binary").alias("data"), F.col("_metadata"))
+    text, valid = decoded(F.col("data"), contract.source.encoding)
+    lines = data.select(
+        F.regexp_replace(text, "^\ufeff", "").alias("value"), valid.alias("valid"), "data", "_metadata"
     )
-    lines = lines.where(F.trim(F.col("value")) != "")  # blank lines are not records
+    # Blank lines are not records (a line that does not decode is one).
+    lines = lines.where(~F.col("valid") | (F.trim(F.col("value")) != ""))
     parsed = lines.select(
         F.col("value"),
+        F.col("valid"),
+        F.col("data"),
         F.from_json(F.col("value"), "map<string,string>").alias("m"),
         F.col("_metadata"),
     )
@@ -303,7 +375,17 @@ def _read_json_lines(spark: SparkSession, uris: list[str], contract: Contract) -
     extra = F.map_filter(F.col("m"), lambda k, _v: ~k.isin(expected))
     return parsed.select(
         *_shape(
-            contract, values, F.when(F.size(extra) > 0, extra), F.when(F.col("m").isNull(), F.col("value"))
+            contract,
+            values,
+            F.when(F.size(extra) > 0, extra),
+            F.when(F.col("valid") & F.col("m").isNull(), F.col("value")),
+            F.when(
+                ~F.col("valid"),
+                F.struct(
+                    F.base64(F.col("data")).alias("base64"),
+                    F.lit(None).cast("array<string>").alias("fields_base64"),
+                ),
+            ),
         )
     )
 
@@ -315,4 +397,6 @@ def _read_parquet(
     expected = {c.landed_name for c in contract.columns}
     values = {n: F.col(f"`{n}`").cast("string") for n in columns if n in expected}
     extras = {n: F.col(f"`{n}`").cast("string") for n in columns if n not in expected}
-    return frame.select(*_shape(contract, values, _extra_map(extras), F.lit(None).cast("string")))
+    return frame.select(
+        *_shape(contract, values, _extra_map(extras), F.lit(None).cast("string"), positioned=False)
+    )
