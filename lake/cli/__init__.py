@@ -2,6 +2,7 @@
 
 ``lake.cli.lake_commands``  sample, run, tables, history, quality, vacuum, demo
 ``lake.cli.lineage_commands`` lineage, drift
+``lake.cli.contract_commands`` contract export, import (ODCS v3)
 ``lake.cli.pipeline_commands`` pipeline run, show (status, start, submit: ``lake.deploy.cli``)
 ``labeling.cli``           campaign ...
 ``lake.deploy.cli``        deploy, glue, emr, emr-serverless, iam
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from lake.cli import lake_commands, pipeline_commands
+from lake.cli import contract_commands, lake_commands, pipeline_commands
 
 app = typer.Typer(
     name="lakeprep",
@@ -22,15 +23,15 @@ app = typer.Typer(
 )
 lake_commands.register(app)
 pipeline_commands.register(app)
+contract_commands.register(app)
 
 
 def _register_optional() -> None:
     """Areas whose dependencies are extras register only when importable, so a Glue-side install
     (core dependencies only) still gets the core commands."""
-    from lake.cli import lineage_commands, site_commands
+    from lake.cli import lineage_commands
 
     lineage_commands.register(app)
-    site_commands.register(app)
     try:
         from labeling.cli import app as campaign_app
     except ImportError as exc:  # labeling extra not installed
