@@ -29,9 +29,10 @@ contract_commands.register(app)
 def _register_optional() -> None:
     """Areas whose dependencies are extras register only when importable, so a Glue-side install
     (core dependencies only) still gets the core commands."""
-    from lake.cli import lineage_commands
+    from lake.cli import lineage_commands, site_commands
 
     lineage_commands.register(app)
+    site_commands.register(app)
     try:
         from labeling.cli import app as campaign_app
     except ImportError as exc:  # labeling extra not installed
