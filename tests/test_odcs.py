@@ -359,16 +359,21 @@ def test_one_odcs_file_may_describe_several_datasets(tmp_path: Path) -> None:
 
 def test_both_formats_side_by_side_in_one_folder(tmp_path: Path) -> None:
     bundled = load_contracts(contracts_dir())
+    assert Path(str(bundled["planes"].path)).name == "planes.odcs.yaml"  # schemas/ holds both formats
+    assert Path(str(bundled["flights"].path)).name == "flights.yaml"
     for path in contracts_dir().glob("*.yaml"):
         (tmp_path / path.name).write_bytes(path.read_bytes())
-    (tmp_path / "planes.yaml").unlink()
-    (tmp_path / "planes.odcs.yaml").write_text(odcs_yaml(bundled["planes"]))
-    mixed = load_contracts(tmp_path)
-    assert {n: c.fingerprint for n, c in mixed.items()} == {n: c.fingerprint for n, c in bundled.items()}
-    assert mixed["planes"].path == str(tmp_path / "planes.odcs.yaml")
+    # Swap the formats of two datasets: the folder still holds the same contracts.
+    (tmp_path / "planes.odcs.yaml").unlink()
+    (tmp_path / "planes.yaml").write_text(contract_yaml(bundled["planes"]))
+    (tmp_path / "weather.yaml").unlink()
     (tmp_path / "weather.odcs.yaml").write_text(odcs_yaml(bundled["weather"]))
+    swapped = load_contracts(tmp_path)
+    assert {n: c.fingerprint for n, c in swapped.items()} == {n: c.fingerprint for n, c in bundled.items()}
+    assert swapped["weather"].path == str(tmp_path / "weather.odcs.yaml")
+    (tmp_path / "flights.odcs.yaml").write_text(odcs_yaml(bundled["flights"]))
     with pytest.raises(
-        ContractError, match=r"weather\.yaml: dataset 'weather' is already defined in .*weather\.odcs\.yaml"
+        ContractError, match=r"flights\.yaml: dataset 'flights' is already defined in .*flights\.odcs\.yaml"
     ):
         load_contracts(tmp_path)
 
