@@ -55,12 +55,15 @@ def contract() -> Contract:
     return parse_contract(CONTRACT, "trips.yaml")
 
 
-def commit(storage: Storage, ref: str, data: pa.Table, tags: dict[str, Any]) -> None:
+def commit(
+    storage: Storage, ref: str, data: pa.Table, tags: dict[str, Any], partition_by: list[str] | None = None
+) -> None:
     """One delta-rs append with lineage tags, as the jobs make them."""
     write_deltalake(
         storage.uri(*ref.split("/")),
         data,
         mode="append",
+        partition_by=partition_by,
         commit_properties=CommitProperties(custom_metadata={LINEAGE_KEY: tags}),
     )
 
@@ -161,6 +164,7 @@ def trips(lake: Storage) -> Storage:
             ]
         ),
         {"job": "clean"},
+        partition_by=["_stage"],  # as the jobs partition it
     )
     events = [
         {"eventType": "START", "eventTime": "2026-01-01T00:00:00Z"},
@@ -241,9 +245,12 @@ def test_quarantine_sample_is_pii_safe(trips: Storage, contract: Contract) -> No
     assert broken.fields == ()
     assert broken.withheld is not None  # a verbatim landed line of a dataset with PII is withheld
     assert all(r.source_file == "landing/trips/day1.csv" and r.reasons == ("city_known",) for r in sample)
+    assert {r.run_id for r in sample} == {"clean-run-0"}
 
     time.sleep(0.01)
-    commit(trips, "quarantine/trips", quarantine_rows([("clean", json.dumps({"trip_id": "t9"}))]), {})
+    commit(
+        trips, "quarantine/trips", quarantine_rows([("clean", json.dumps({"trip_id": "t9"}))]), {}, ["_stage"]
+    )
     newest, total = quarantined(table, 1, contract, limit=1)
     assert total == 4
     assert [dict(r.fields) for r in newest] == [{"trip_id": "t9"}]  # the sample starts with the newest files

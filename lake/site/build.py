@@ -52,8 +52,9 @@ from lake.table import Table, list_tables
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-SITE_FORMAT = 2  # bump when pages change shape: every page is rendered again
-STATE_FILE = "_site_state.json"
+SITE_FORMAT = 3  # bump when pages change shape: every page is rendered again
+STATE_FILE = "_site_state.json"  # page keys, table summaries, drift results
+STATE_DIR = "_site_state"  # one file per table: the commits already read
 RECENT_VERSIONS = 50  # versions listed in a table page's table (the charts show them all)
 TOP_RULES = 8  # rules drawn in the failures chart (the most failing ones)
 LINEAGE_ZONES = ("raw", "cleaned", "features")
@@ -113,7 +114,12 @@ def _load_state(out: Path) -> dict[str, Any]:
     return state if state.get("format") == SITE_FORMAT else {}
 
 
-def _points(items: Sequence[Mapping[str, Any]]) -> list[VersionPoint]:
+def _read_points(path: Path) -> list[VersionPoint]:
+    """The commits a previous build read for one table (none when there was no build)."""
+    try:
+        items = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
     return [
         VersionPoint(
             **{
@@ -125,6 +131,10 @@ def _points(items: Sequence[Mapping[str, Any]]) -> list[VersionPoint]:
         )
         for item in items
     ]
+
+
+def _version(table: Table) -> int:
+    return int(table.snapshot().version())
 
 
 # ------------------------------------------------------------------------------------------ charts
@@ -201,17 +211,19 @@ class SiteBuilder:
         started = time.monotonic()
         self.out.mkdir(parents=True, exist_ok=True)
         tables = list_tables(self.storage)
-        metrics = Metrics(self.storage)
-        quarantine_versions = {t.name: t.version() for t in tables if t.zone == "quarantine"}
-        cached: dict[str, Any] = self.state.get("tables", {})
         with ThreadPoolExecutor(max_workers=8) as pool:
-            entries = list(
+            current = dict(zip([t.ref for t in tables], pool.map(_version, tables), strict=True))
+        metrics = Metrics(self.storage)
+        quarantine_versions = {t.name: current[t.ref] for t in tables if t.zone == "quarantine"}
+        cached: dict[str, Any] = self.state.get("summaries", {})
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            summaries = list(
                 pool.map(
-                    lambda t: self._table(t, metrics, quarantine_versions, cached.get(t.ref, {})), tables
+                    lambda t: self._table(t, current[t.ref], metrics, quarantine_versions, cached.get(t.ref)),
+                    tables,
                 )
             )
-        self.state["tables"] = {e["summary"].ref: e["state"] for e in entries}
-        summaries = [e["summary"] for e in entries]
+        self.state["summaries"] = {s.ref: asdict(s) for s in summaries}
         lineage = {s.ref: lineage_page(s.ref) for s in summaries if s.zone in LINEAGE_ZONES}
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(self._lineage, [s for s in summaries if s.zone in LINEAGE_ZONES]))
@@ -225,30 +237,29 @@ class SiteBuilder:
     def _table(
         self,
         table: Table,
+        current: int,
         metrics: Metrics,
         quarantine_versions: Mapping[str, int | None],
-        cached: Mapping[str, Any],
-    ) -> dict[str, Any]:
-        current = table.version()
-        assert current is not None
-        points = versions(table, current, _points(cached.get("versions", [])))
-        info = summary(table, current, points)
+        cached: Mapping[str, Any] | None,
+    ) -> TableSummary:
+        """The table's summary; its page rendered again only when its key changed. An unchanged table
+        costs one snapshot load: neither its commits nor its files are read."""
         contract = self.contracts.get(table.name) if table.zone in (*CONTRACT_ZONES, "quarantine") else None
         has_quarantine = table.zone in ("raw", "cleaned", "quarantine") and table.name in quarantine_versions
+        quarantine = quarantine_versions.get(table.name) if has_quarantine else None
         key = json.dumps(
-            [
-                current,
-                metrics.rows(table.ref),
-                quarantine_versions.get(table.name) if has_quarantine else None,
-                contract.fingerprint if contract else None,
-            ]
+            [current, metrics.rows(table.ref), quarantine, contract.fingerprint if contract else None]
         )
         target = table_page(table.ref)
-        if not self._fresh(target, key):
-            quarantine = quarantine_versions.get(table.name) if has_quarantine else None
-            self._table_page(table, info, points, metrics, contract, quarantine)
-            self._done(target, key)
-        return {"summary": info, "state": {"versions": [asdict(p) for p in points]}}
+        if cached is not None and cached["version"] == current and self._fresh(target, key):
+            return TableSummary(**{**cached, "failed_dataset_rules": tuple(cached["failed_dataset_rules"])})
+        commits = self.out / STATE_DIR / f"{slug(table.ref)}.json"
+        points = versions(table, current, _read_points(commits))
+        info = summary(table, current, points)
+        self._table_page(table, info, points, metrics, contract, quarantine)
+        _write(commits, json.dumps([asdict(p) for p in points], separators=(",", ":")))
+        self._done(target, key)
+        return info
 
     def _table_page(
         self,

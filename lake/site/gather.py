@@ -7,12 +7,14 @@ files), the metrics table and a few quarantined records. No Spark, no scan of zo
 from __future__ import annotations
 
 import json
+import threading
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from lake.contracts import Contract
 from lake.lineage import redact
@@ -112,37 +114,39 @@ def summary(table: Table, current: int, points: Sequence[VersionPoint]) -> Table
 
 # ------------------------------------------------------------------------------------- metrics
 class Metrics:
-    """The metrics table read once (a few columns), then looked up per table."""
-
-    COLUMNS = ("recorded_at", "run_id", "table", "table_version", "metric", "subject", "value")
+    """The metrics table: one column read up front (rows per table, for the pages' cache keys), the
+    null rates of a table read only when its page is rendered."""
 
     def __init__(self, storage: Storage) -> None:
         store = metrics_table(storage)
-        self.version = store.version()
-        if self.version is None:
-            self.data: pa.Table | None = None
-        else:
-            self.data = store.snapshot(self.version).to_pyarrow_table(columns=list(self.COLUMNS))
+        version = store.version()
+        self.dataset = None if version is None else store.snapshot(version).to_pyarrow_dataset()
         self._counts: dict[str, int] = {}
-        if self.data is not None and self.data.num_rows:
-            grouped = self.data.group_by("table").aggregate([("metric", "count")])
+        self._null_rates: pa.Table | None = None
+        self._lock = threading.Lock()
+        if self.dataset is not None:
+            tables = self.dataset.to_table(columns=["table"])
+            grouped = tables.group_by("table").aggregate([("table", "count")])
             self._counts = dict(
-                zip(grouped["table"].to_pylist(), grouped["metric_count"].to_pylist(), strict=True)
+                zip(grouped["table"].to_pylist(), grouped["table_count"].to_pylist(), strict=True)
             )
 
     def rows(self, ref: str) -> int:
         """How many metric rows the table has: part of a page's cache key (metrics land after a commit)."""
         return int(self._counts.get(ref, 0))
 
-    def of(self, ref: str) -> pa.Table:
-        if self.data is None:
-            return pa.table({c: pa.array([], pa.string()) for c in self.COLUMNS})
-        return self.data.filter(pc.equal(self.data["table"], ref)).sort_by([("recorded_at", "ascending")])
-
     def null_rates(self, ref: str) -> tuple[str | None, dict[str, float]]:
         """The latest run's null rate per column, and that run."""
-        data = self.of(ref)
-        rates = data.filter(pc.equal(data["metric"], "null_rate")) if data.num_rows else data
+        if self.dataset is None or not self.rows(ref):
+            return None, {}
+        with self._lock:  # every null rate of the lake, read once on the first page that needs one
+            if self._null_rates is None:
+                self._null_rates = self.dataset.to_table(
+                    columns=["recorded_at", "table", "run_id", "subject", "value"],
+                    filter=ds.field("metric") == "null_rate",
+                )
+        everything = self._null_rates
+        rates = everything.filter(pc.equal(everything["table"], ref)).sort_by([("recorded_at", "ascending")])
         if not rates.num_rows:
             return None, {}
         run = rates["run_id"][-1].as_py()
@@ -214,18 +218,23 @@ def quarantined(
     if not actions.num_rows:
         return [], 0
     total = int(sum(c or 0 for c in actions.column("num_records").to_pylist()))
-    newest = actions.sort_by([("modification_time", "descending")]).column("path").to_pylist()
-    wanted = [urllib.parse.unquote(p) for p in newest[:4]]
+    newest = actions.sort_by([("modification_time", "descending")]).to_pylist()[:4]
     dataset = snapshot.to_pyarrow_dataset()
-    by_path = {f.path: f for f in dataset.get_fragments()}
-    fragments = [f for w in wanted for path, f in by_path.items() if path.endswith(w)]
-    columns = ["_stage", "run_id", SOURCE_FILE, "_reasons", "_record", "_quarantined_at"]
-    present = [c for c in columns if c in dataset.schema.names]
+    fragments = {urllib.parse.unquote(f.path): f for f in dataset.get_fragments()}
+    columns = ["_stage", "_run_id", SOURCE_FILE, "_reasons", "_record", "_quarantined_at"]
     rows: list[dict[str, Any]] = []
-    for fragment in fragments:
+    for action in newest:
         if len(rows) >= limit:
             break
-        rows.extend(fragment.head(limit - len(rows), columns=present).to_pylist())
+        path = urllib.parse.unquote(action["path"])
+        fragment = next((f for p, f in fragments.items() if p.endswith(path)), None)
+        if fragment is None:
+            continue
+        # partition columns (the stage) live in the add action, not in the file
+        partition = {k[len("partition.") :]: v for k, v in action.items() if k.startswith("partition.")}
+        physical = [c for c in columns if c in fragment.physical_schema.names]
+        for row in fragment.head(limit - len(rows), columns=physical).to_pylist():
+            rows.append({**partition, **row})
     return [_record(row, contract) for row in rows], total
 
 
@@ -253,7 +262,7 @@ def _record(row: dict[str, Any], contract: Contract | None) -> QuarantinedRecord
     at = row.get("_quarantined_at")
     return QuarantinedRecord(
         stage=str(row.get("_stage", "")),
-        run_id=str(row.get("run_id", "")),
+        run_id=str(row.get("_run_id", "")),
         source_file=row.get(SOURCE_FILE),
         reasons=tuple(row.get("_reasons") or ()),
         fields=tuple(fields),
