@@ -60,13 +60,17 @@ def test_pipeline_file_errors_name_the_file_and_field(tmp_path: Path, contracts:
     assert result.exit_code == 2
     assert f"{unknown}: stages[0].datasets: no contract for ['fligths']" in result.output
 
+    missing = lakeprep("pipeline", "run", "--lake", str(tmp_path / "lake"))
+    assert missing.exit_code == 2
+    assert "no lake there (`lakeprep sample --lake" in missing.output
+    (tmp_path / "lake").mkdir()
     result = lakeprep("pipeline", "run", "--from", "train", "--lake", str(tmp_path / "lake"))
     assert result.exit_code == 2
     assert "no stage 'train'; stages are ['ingest', 'clean', 'featurize']" in result.output
     result = lakeprep("pipeline", "run", "--dataset", "flights,boats", "--lake", str(tmp_path / "lake"))
     assert result.exit_code == 2
     assert "--dataset: no contract for ['boats']" in result.output
-    assert not (tmp_path / "lake").exists()  # nothing ran
+    assert list((tmp_path / "lake").iterdir()) == []  # nothing ran, no run state written
 
 
 def test_stage_arguments_follow_the_file() -> None:
@@ -127,6 +131,7 @@ def test_failure_reason_without_lineage_events(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------ real runs
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # four spark-submits; on a loaded 2-core machine one can take minutes
 def test_failed_stage_stops_the_run_and_the_next_run_resumes_there(tmp_path: Path, contracts: Path) -> None:
     storage = Storage.resolve(str(tmp_path / "lake"))
     land_sample(storage, months=[1], limit=300)

@@ -80,9 +80,13 @@ def run(
 ) -> None:
     """Run the stages in order with spark-submit; stop at the first failure, resume there next time."""
     chosen = load_checked(pipeline, contracts)
-    storage = storage_for(lake)
     datasets = _datasets(dataset)
     try:
+        storage = storage_for(lake)
+        if not storage.exists(storage.root):  # the run state must not create an empty lake
+            raise PipelineError(
+                f"--lake {storage.root}: no lake there (`lakeprep sample --lake {storage.root}` creates one)"
+            )
         if start:
             chosen.index(start)
         if datasets:
@@ -90,7 +94,7 @@ def run(
             unknown = sorted(set(datasets) - set(known))
             if unknown:
                 raise PipelineError(f"--dataset: no contract for {unknown}; known: {sorted(known)}")
-    except (PipelineError, ContractError) as exc:
+    except (PipelineError, ContractError, FileNotFoundError) as exc:
         err_console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
 
