@@ -280,6 +280,7 @@ def test_lineage_graph_reaches_the_landed_files(trips: Storage) -> None:
     assert keys["file:trips/day2.csv"].depth == max(n.depth for n in graph.nodes)
     assert graph.runs["clean-run-1"]["final"] == "COMPLETE"
     assert "COMPLETE" in keys["cleaned/trips@1"].detail
+    assert keys["cleaned/trips@1"].run_id == "clean-run-1"
     assert graph.runs["featurize-0"] == {}  # no events in the lake for that run
 
 
@@ -388,6 +389,7 @@ def test_site_escapes_hides_pii_and_rebuilds_only_what_changed(
     lineage = (out / lineage_page("cleaned/trips")).read_text()
     assert "trips/day1.csv" in lineage
     assert "trips/day2.csv" in lineage
+    assert "START 2026-01-01T00:00:00Z" in lineage  # the run's OpenLineage events
     state = json.loads((out / STATE_FILE).read_text())
     assert state["format"] == SITE_FORMAT
 

@@ -50,9 +50,8 @@ def lineage_graph(storage: Storage, ref: str, version: int | None = None) -> Lin
         state = runs.get(node.run_id or "", {}).get("final", "")
         detail = " ".join(x for x in (node.job, node.run_id, state, node.note) if x)
         zone = node.table.partition("/")[0]
-        nodes[k] = LineageNode(
-            k, f"{node.table} v{node.version}", zone, depth, table_page(node.table), detail
-        )
+        label = f"{node.table} v{node.version}"
+        nodes[k] = LineageNode(k, label, zone, depth, table_page(node.table), detail, node.run_id)
         for child in node.inputs:
             edges.add((key(child), k))
             visit(child, depth + 1)
