@@ -213,6 +213,7 @@ schema:
     properties:
       - name: order_id
         logicalType: integer
+        physicalType: bigint
         logicalTypeOptions: {format: i64}
         required: true
         primaryKey: true
@@ -253,7 +254,7 @@ schema:
       - {metric: rowCount, mustBeBetween: [1, 1000000]}
       - {metric: duplicateValues, mustBe: 0, arguments: {properties: [tenant, order_id]}}
       - type: sql
-        query: SELECT COUNT(*) FROM orders WHERE status = 'shipped' AND ordered_at IS NULL
+        query: SELECT COUNT(1) FROM orders WHERE status = 'shipped' AND ordered_at IS NULL
         mustBe: 0
         customProperties:
           - {property: lakeprep.severity, value: fail}
@@ -418,6 +419,14 @@ def _quality(i: int, *rules: dict[str, Any]) -> Callable[[dict[str, Any]], None]
         (
             _prop(0, logicalTypeOptions={"minimum": 0}),
             r"properties\[0\]\.logicalTypeOptions\.minimum: lakeprep does not",
+        ),
+        (
+            _prop(1, logicalTypeOptions={"format": "email"}),
+            r"properties\[1\]\.logicalTypeOptions\.format: lakeprep does not",
+        ),
+        (
+            _quality(1, {"type": "library", "mustBe": 0}),
+            r"properties\[1\]\.quality\[0\]\.metric: a library rule needs a metric",
         ),
         (
             _prop(0, classification="pii"),

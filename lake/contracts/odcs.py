@@ -108,7 +108,7 @@ _DATASET_RULE: TypeAdapter[DatasetRule] = TypeAdapter(DatasetRule)
 
 _SQL_SHAPE = "SELECT COUNT(*) FROM {object} WHERE <condition a failing row meets>"
 _COUNT_WHERE = re.compile(
-    r"^\s*SELECT\s+COUNT\s*\(\s*\*\s*\)\s+FROM\s+(?P<object>\S+)\s+WHERE\s+(?P<cond>.+?)\s*;?\s*$",
+    r"^\s*SELECT\s+COUNT\s*\(\s*(?:\*|1)\s*\)\s+FROM\s+(?P<object>\S+)\s+WHERE\s+(?P<cond>.+?)\s*;?\s*$",
     re.I | re.S,
 )
 _OBJECT_PLACEHOLDER = re.compile(r"\$?\{(?:object|table)\}")
@@ -626,8 +626,9 @@ class _Reader:
         }
         options = dict(prop.logicalTypeOptions or {})
         temporal = logical_type(type_name).is_temporal
-        if "format" in options and (temporal or type_path.endswith("logicalType")):
-            fmt = options.pop("format")  # a date pattern, or the integer/number width read above
+        width = (prop.logicalType or "").strip().lower() in {"integer", "number"}
+        if "format" in options and (temporal or width):
+            fmt = options.pop("format")  # a date pattern, or the integer/number width (see column_type)
             if temporal:
                 data["format"], paths["format"] = fmt, f"{where}.logicalTypeOptions.format"
         for option in options:
@@ -717,6 +718,8 @@ class _Reader:
             rule, row_rule, metric = self.sql_rule(quality, where, column, subject, props, paths), True, "sql"
         elif kind == "library":
             metric = quality.metric or quality.rule or ""
+            if not metric:
+                self.fail(f"{where}.metric", "a library rule needs a metric (or type: sql with a query)")
             rule, row_rule = self.library_rule(quality, metric, where, column, paths)
         else:
             self.fail(
