@@ -188,6 +188,7 @@ def run_log_group(glue: GlueClient, name: str, run_id: str) -> str | None:
 # ----------------------------------------------------------------------------------- workflow
 LANDING_TARGET_ID = "lakeprep-glue-workflow"
 WORKFLOW_FINISHED = frozenset({"COMPLETED", "STOPPED", "ERROR"})
+_NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)  # sorts runs without a start time last
 
 
 @dataclass(frozen=True)
@@ -438,9 +439,7 @@ def _stage_states(config: DeployConfig, pipeline: Pipeline, graph: dict[str, Any
         if not found:
             stages.append(StageStatus(job, "NOT STARTED"))
             continue
-        latest = max(
-            found, key=lambda r: r.get("StartedOn") or dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-        )
+        latest = max(found, key=lambda r: r.get("StartedOn") or _NEVER)
         state = latest.get("JobRunState", "UNKNOWN")
         stages.append(StageStatus(job, state, latest.get("StartedOn"), latest.get("ErrorMessage", "")))
     return stages
@@ -460,7 +459,7 @@ def workflow_status(
         raise LookupError(
             f"no Glue workflow {name!r}: run `lakeprep deploy glue --env {config.environment}` first"
         ) from None
-    newest = sorted(runs, key=lambda r: r.get("StartedOn") or dt.datetime.min, reverse=True)[:limit]
+    newest = sorted(runs, key=lambda r: r.get("StartedOn") or _NEVER, reverse=True)[:limit]
     statuses = []
     for summary in newest:
         run = glue.get_workflow_run(Name=name, RunId=summary["WorkflowRunId"], IncludeGraph=True)["Run"]

@@ -380,3 +380,32 @@ def test_events_role_policy_allows_notifying_only_this_workflow(
     refused = lakeprep("iam", "policy", "--env", str(without), "--events-role")
     assert refused.exit_code == 2
     assert "--events-role: the deployment file has no pipeline.on_landing" in refused.output
+
+
+def test_emr_submit_wait_stops_at_the_first_failed_step(
+    aws: Aws, s3_bucket: str, write_deployment: Callable[..., Path], built_wheel: BuiltWheel
+) -> None:
+    path = write_deployment(s3_bucket)
+    published = lakeprep("deploy", "artifacts", "--env", str(path), "--wheel", str(built_wheel.path))
+    assert published.exit_code == 0, published.output
+    cluster_id = cluster()
+    backend = moto_support.emr_backend(REGION)
+    # The cluster failing the first step (ingest), as when its spark-submit exits non-zero.
+    failer = moto_support.when_started(lambda: backend.clusters[cluster_id].steps, "state", "FAILED")
+    result = lakeprep(
+        "pipeline",
+        "submit",
+        "--env",
+        str(path),
+        "--cluster-id",
+        cluster_id,
+        "--wait",
+        "--poll-seconds",
+        "0.05",
+    )
+    failer.join()
+    assert result.exit_code == 1, result.output
+    assert "ingest (" in result.output
+    assert "FAILED after" in result.output
+    assert "run ended FAILED" in result.output
+    assert "clean (" not in result.output  # not followed past the failed stage
