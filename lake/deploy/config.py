@@ -145,12 +145,16 @@ class EmrSettings(_Strict):
     """EMR on EC2: the bootstrap action installs the wheel for this Python, or a packaged env is shipped."""
 
     python: str = "/usr/bin/python3.11"
-    python_env: str | None = Field(default=None, description="s3:// venv-pack archive (instead of bootstrap)")
+    python_env: str | None = Field(
+        default=None, description="s3:// self-contained Python archive (instead of bootstrap)"
+    )
     action_on_failure: Literal["CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER"] = "CONTINUE"
 
 
 class EmrServerlessSettings(_Strict):
-    python_env: str | None = Field(default=None, description="s3:// venv-pack archive with lakeprep")
+    python_env: str | None = Field(
+        default=None, description="s3:// self-contained Python archive with lakeprep"
+    )
     timeout_minutes: int = Field(default=120, ge=5, le=10080)
 
 
@@ -248,7 +252,7 @@ class DeployConfig(_Strict):
             ("emr_serverless.python_env", self.emr_serverless.python_env),
         ):
             if value is not None and not value.startswith("s3://"):
-                raise ValueError(f"{name}: {value!r} must be an s3:// URI of a venv-pack archive")
+                raise ValueError(f"{name}: {value!r} must be an s3:// URI of a Python environment archive")
         return self
 
     # ------------------------------------------------------------------------------ derived

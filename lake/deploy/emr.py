@@ -1,14 +1,18 @@
 """EMR steps and EMR Serverless job runs of a published release.
 
 Both run the same job script from S3 with spark-submit. Python comes from either the EMR bootstrap
-action (the release's wheel installed on every node) or a venv-pack archive shipped with the job
-(``--archives …#environment``), which EMR Serverless requires since it has no bootstrap actions.
+action (the release's wheel installed on every node) or a self-contained Python archive shipped with
+the job (``--archives …#environment``), which EMR Serverless requires since it has no bootstrap actions.
 """
 
 from __future__ import annotations
 
+import posixpath
+import re
+import tarfile
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lake.deploy.arguments import as_argv, cluster_spark_conf, conf_flags, job_arguments
@@ -132,7 +136,7 @@ def serverless_parameters(config: DeployConfig) -> str:
     if not archive:
         raise MissingPythonEnvError(
             "emr_serverless.python_env is not set: EMR Serverless needs lakeprep in a packaged Python "
-            "environment (venv-pack archive on S3); see docs/deployment.md"
+            "environment (an archive on S3 built with deploy/emr-serverless/Dockerfile); see docs/deployment.md"
         )
     settings = {
         "spark.archives": f"{archive}#environment",
@@ -143,6 +147,45 @@ def serverless_parameters(config: DeployConfig) -> str:
         **encryption_conf(config),
     }
     return " ".join(conf_flags(settings))
+
+
+def python_env_problems(archive: Path) -> list[str]:
+    """Why a packed Python environment (``.tar.gz``) would not run the jobs once EMR unpacks it as
+    ``./environment`` (empty when it would). The interpreter ``bin/python`` must be inside the archive
+    (a file, or links that stay inside it: a venv's link to the build machine's interpreter dangles
+    there), with its standard library beside it and lakeprep installed."""
+    with tarfile.open(archive) as packed:
+        members = {posixpath.normpath(m.name): m for m in packed.getmembers()}
+    problems = []
+    name = posixpath.normpath(ENV_PYTHON.removeprefix("./environment/"))
+    for _ in range(10):
+        member = members.get(name)
+        if member is None:
+            problems.append(f"{archive.name}: no {name}: PYSPARK_PYTHON={ENV_PYTHON} would not exist")
+            break
+        if not member.issym():
+            break
+        if posixpath.isabs(member.linkname):
+            problems.append(
+                f"{archive.name}: {name} links to {member.linkname}, an interpreter of the machine that "
+                "built the archive, absent from the EMR image: pack a self-contained Python "
+                "(deploy/emr-serverless/Dockerfile, see docs/deployment.md)"
+            )
+            break
+        link, name = name, posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
+        if name.startswith("../"):
+            problems.append(f"{archive.name}: {link} links outside the archive ({member.linkname})")
+            break
+    stdlib = sorted(n for n in members if re.fullmatch(r"lib/python3\.\d+/os\.py", n))
+    if not stdlib:
+        problems.append(f"{archive.name}: no standard library (lib/python3.X/os.py) beside the interpreter")
+    elif not any(
+        n.startswith(f"{stdlib[0][: -len('os.py')]}site-packages/lake/_bundle/jobs/") for n in members
+    ):
+        problems.append(
+            f"{archive.name}: lakeprep is not installed in it (no site-packages/lake/_bundle/jobs)"
+        )
+    return problems
 
 
 def serverless_request(
