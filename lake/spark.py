@@ -1,6 +1,8 @@
 """Spark sessions. Jobs take the session spark-submit / Glue / EMR configured; configuration lives in
 ``spark-defaults.conf``, not in code. ``local_session`` applies that file for in-process use (tests,
-notebooks) the way ``spark-submit --properties-file`` would."""
+notebooks) the way ``spark-submit --properties-file`` would. The one exception is S3 on a machine of
+your own: the S3A connector's settings come from the AWS variables (``s3a_settings``), never from a
+file, and never on Glue / EMR, whose ``s3://`` is EMRFS."""
 
 from __future__ import annotations
 
