@@ -16,7 +16,7 @@ from lake.pipeline import Pipeline, PipelineError, load_pipeline
 from lake.pipeline.runner import PipelineRun, StageRun, run_pipeline
 
 pipeline_app = typer.Typer(
-    help="Run the pipeline (ingest -> clean -> featurize) locally, or see where its runs stand.",
+    help="The pipeline (ingest -> clean -> featurize): run it locally, or on AWS as a Glue workflow / EMR steps.",
     no_args_is_help=True,
 )
 
