@@ -68,6 +68,7 @@ _CONTRACT_MAPPED = {
     "dataset_rules",
 }
 _COLUMN_MAPPED = {"name", "type", "nullable", "description"}
+_CONTRACT_EXTRAS = [f for f in Contract.model_fields if f not in _CONTRACT_MAPPED]
 
 _ODCS_LOGICAL = {
     "string": "string",
@@ -460,7 +461,7 @@ class _Reader:
         if not document.schema_:
             self.fail("schema", "no schema objects, so no dataset to describe")
         shared = self.lakeprep_properties(document.customProperties, "")
-        self.leftovers(shared, [_camel(f) for f in Contract.model_fields if f not in _CONTRACT_MAPPED])
+        self.leftovers(shared, [_camel(f) for f in _CONTRACT_EXTRAS])
         return [self.contract(document, i, obj, shared) for i, obj in enumerate(document.schema_)]
 
     def contract(
@@ -488,15 +489,11 @@ class _Reader:
                     "version", f"{document.version!r}: lakeprep needs a major version number, e.g. 1.0.0"
                 )
             data["version"], paths["version"] = int(major.group(1)), "version"
-        for name in Contract.model_fields:
-            if name not in _CONTRACT_MAPPED and (
-                found := props.pop(_camel(name), None) or shared.get(_camel(name))
-            ):
+        for name in _CONTRACT_EXTRAS:  # the schema object's own, else the document's for every object
+            if found := props.pop(_camel(name), None) or shared.get(_camel(name)):
                 data[name], paths[name] = found[0], f"{found[1]}.value"
         order = props.pop(RULE_ORDER, None)
-        self.leftovers(
-            props, [_camel(f) for f in Contract.model_fields if f not in _CONTRACT_MAPPED] + [RULE_ORDER]
-        )
+        self.leftovers(props, [*map(_camel, _CONTRACT_EXTRAS), RULE_ORDER])
 
         columns: list[Column] = []
         pending: list[_Pending] = []
