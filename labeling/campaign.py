@@ -15,7 +15,7 @@ One writer per campaign at a time is assumed (as for any Delta table written wit
 
 from __future__ import annotations
 
-import contextlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,15 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from labeling import pool, quality
 from labeling.autolabel import Calibration
-from labeling.backends import Backend, BackendUnavailableError, Task, open_backend
+from labeling.backends import Backend, Task, open_backend
+from labeling.content import content_rows
+from labeling.content import pin as pin_content
 from labeling.export import evaluate, export_training_set, final_labels
 from labeling.models import FittedModel
 from labeling.report import CampaignStatus, capacity, compute_status
 from labeling.selection import select_batch
-from labeling.spec import BackendSpec, Budget, CampaignSpec, SimulatedBackendSpec
+from labeling.spec import BackendSpec, Budget, CampaignSpec, ContentSpec, SimulatedBackendSpec
 from labeling.state import Batch, CampaignState, PlannedItem
 from labeling.store import HUMAN, LABELS_SCHEMA, MACHINE, CampaignStore, Event, autolabel_app_id
 from labeling.sync import closed_payload, label_rows, new_annotations
@@ -69,6 +72,8 @@ class BatchSync:
     complete: bool
     skipped_labels: int = 0
     notes: list[str] = field(default_factory=list)
+    updated: int = 0  # of ``new``: new versions of annotations edited in the backend
+    deleted: int = 0  # of ``new``: annotations deleted in the backend
 
 
 def default_features(schema: pa.Schema, exclude: Sequence[str]) -> list[str]:
@@ -110,8 +115,11 @@ class Campaign:
 
             active = SparkSession.getActiveSession()
             if active is None:
+                from lake import paths
                 from lake.spark import local_session
 
+                # the JVM reads log4j2.properties from here: without it Spark logs its start-up WARN lines
+                os.environ.setdefault("SPARK_CONF_DIR", str(paths.spark_defaults().parent))
                 active = local_session("lakeprep-campaign")
             self._spark = active
         return self._spark
@@ -163,7 +171,7 @@ class Campaign:
         name: str,
         source: str,
         id_column: str,
-        display_columns: Sequence[str],
+        content: ContentSpec,
         labels: Sequence[str],
         backend: BackendSpec,
         budget: Budget,
@@ -189,18 +197,19 @@ class Campaign:
                 schema, [id_column, *(c for c in [truth] if c), "label", "split"]
             )
         missing = [
-            c
-            for c in {id_column, *display_columns, *feature_columns, *([truth] if truth else [])}
-            if c not in schema.names
+            c for c in {id_column, *feature_columns, *([truth] if truth else [])} if c not in schema.names
         ]
         if missing:
             raise CampaignError(f"{source}@{version} has no column(s) {sorted(missing)}")
+        existing = campaign.state().spec if campaign.exists() else None
+        if existing is not None and not content.versions:  # compare at the versions pinned then
+            content = content.model_copy(update={"versions": existing.content.versions})
         draft = CampaignSpec(
             name=name,
             source=source,
             source_version=version,
             id_column=id_column,
-            display_columns=tuple(display_columns),
+            content=pin_content(storage, content, source, version, id_column),
             labels=tuple(labels),
             feature_columns=tuple(feature_columns),
             pool_filter=pool_filter,
@@ -209,8 +218,7 @@ class Campaign:
             budget=budget,
             **settings,
         )
-        if campaign.exists():
-            existing = campaign.state().spec
+        if existing is not None:
             if existing.model_copy(update={"pool_size": 0}) != draft:
                 pinned = (
                     f" (it is pinned to {source}@{existing.source_version})"
@@ -219,13 +227,18 @@ class Campaign:
                 )
                 raise CampaignError(f"campaign {name!r} exists with a different definition{pinned}")
             return campaign
+        backend_info: dict[str, Any] | None = None
+        if prepare_backend:  # credentials and the server first: nothing recorded, no Spark, if they fail
+            client = campaign._backend or open_backend(draft, storage, {})
+            backend_info = client.prepare()
+            client.state = dict(backend_info)
+            campaign._backend = client
         spec = draft.model_copy(update={"pool_size": campaign._count_pool(draft)})
         ctx = campaign._context("create", source=source, version=version)
-        campaign._record(ctx, spec, Event("created", "created", {"spec": spec.model_dump(mode="json")}))
-        if prepare_backend:
-            # when the backend is down, the first command that reaches it sets the project up
-            with contextlib.suppress(BackendUnavailableError):
-                campaign.backend()
+        events = [Event("created", "created", {"spec": spec.model_dump(mode="json")})]
+        if backend_info is not None:
+            events.append(Event("backend", "backend", backend_info))
+        campaign._record(ctx, spec, *events)
         return campaign
 
     def _count_pool(self, spec: CampaignSpec) -> int:
@@ -411,20 +424,24 @@ class Campaign:
         spec = state.spec
         backend = self.backend(state)
         truth = spec.backend.truth_column if isinstance(spec.backend, SimulatedBackendSpec) else None
-        columns = [*spec.display_columns, *([truth] if truth and backend.needs_truth else [])]
-        rows = pool.rows_for(self.spark, self.storage, spec, batch.ids, columns)
-        tasks = [
-            Task(
-                example_id=item.example_id,
-                purpose=item.purpose,
-                data={c: rows.get(item.example_id, {}).get(c) for c in spec.display_columns},
-                predicted=item.predicted,
-                score=item.score,
-                model_version=batch.model_version if item.predicted is not None else None,
-                truth=rows.get(item.example_id, {}).get(truth) if truth else None,
+        extra = [truth] if truth and backend.needs_truth else []
+        shown = content_rows(self.spark, self.storage, spec, batch.ids, extra)
+        truths = shown if extra else {}
+        tasks = []
+        for item in batch.items:
+            suggest = spec.prelabel_above is not None and (item.score or 0.0) >= spec.prelabel_above
+            predicted = item.predicted if suggest else None
+            tasks.append(
+                Task(
+                    example_id=item.example_id,
+                    purpose=item.purpose,
+                    data={c: shown.get(item.example_id, {}).get(c) for c in spec.content.columns},
+                    predicted=predicted,
+                    score=item.score if predicted is not None else None,
+                    model_version=batch.model_version if predicted is not None else None,
+                    truth=truths.get(item.example_id, {}).get(truth) if truth else None,
+                )
             )
-            for item in batch.items
-        ]
         receipt = backend.push(batch, tasks)
         ctx = self._context("push", batch=batch.batch_id)
         self._record(
@@ -433,26 +450,37 @@ class Campaign:
 
     # --------------------------------------------------------------------------------- sync
     def sync(self) -> list[BatchSync]:
-        """Pull finished annotations of every open batch into the labels table; idempotent."""
+        """Pull annotations of every open batch into the labels table (and, where the backend lets people
+        edit or delete answers, of closed batches too, as new label versions); idempotent."""
         state = self.state()
         spec = state.spec
         results = []
-        for batch in state.open_batches:
+        revisable = self.backend(state).revisable if state.batches else False
+        for batch in state.batches.values():
             if not batch.pushed:
-                results.append(
-                    BatchSync(batch.batch_id, 0, 0, False, notes=["planned but not pushed yet: run `round`"])
-                )
+                if batch.is_open:
+                    results.append(
+                        BatchSync(
+                            batch.batch_id, 0, 0, False, notes=["planned but not pushed yet: run `round`"]
+                        )
+                    )
                 continue
-            results.append(self._sync_batch(state, spec, batch))
+            if batch.is_open or revisable:
+                synced = self._sync_batch(state, spec, batch)
+                if batch.is_open or synced.new:
+                    results.append(synced)
         return results
 
     def _sync_batch(self, state: CampaignState, spec: CampaignSpec, batch: Batch) -> BatchSync:
-        progress = self.backend(state).pull(batch)
-        stored = self.store.annotation_keys(batch.batch_id)
-        found = new_annotations(progress, stored, batch, spec)
-        total = len(stored) + len(found.fresh)
+        backend = self.backend(state)
+        progress = backend.pull(batch)
+        history = self.store.label_history()
+        history = history.filter(pc.equal(history["batch_id"], batch.batch_id))
+        found = new_annotations(progress, history, batch, spec, backend.revisable)
+        rows = label_rows(spec, batch, found.fresh) + found.deleted
+        total = history.num_rows + len(rows)
         ctx = self._context("sync", batch=batch.batch_id)
-        if found.fresh:
+        if rows:
             tags = self._tags(
                 ctx,
                 spec,
@@ -460,32 +488,54 @@ class Campaign:
                 batch_id=batch.batch_id,
                 strategy=batch.strategy,
                 model_version=batch.model_version,
-                annotators=sorted({a.annotator_id for a in found.fresh}),
+                annotators=sorted(
+                    {a.annotator_id for a in found.fresh} | {r["annotator_id"] for r in found.deleted}
+                ),
                 label_source=HUMAN,
                 backend=spec.backend.kind,
-                annotations=len(found.fresh),
+                annotations=len(found.fresh) - found.updated,
+                updated=found.updated,
+                deleted=len(found.deleted),
             )
-            self.store.append_human(label_rows(spec, batch, found.fresh), batch.batch_id, total, tags)
-        if progress.complete:
+            self.store.append_human(rows, batch.batch_id, total, tags)
+        complete = progress.complete or not batch.is_open
+        if progress.complete and batch.is_open:
             payload = closed_payload(progress, batch, spec, total)
             closed = Event(f"closed:{batch.batch_id}", "closed", payload, batch.round, batch.batch_id)
             self._record(ctx, spec, closed)
         return BatchSync(
-            batch.batch_id, len(found.fresh), total, progress.complete, len(found.unknown), found.notes
+            batch.batch_id,
+            len(rows),
+            total,
+            complete,
+            len(found.unknown),
+            found.notes,
+            updated=found.updated,
+            deleted=len(found.deleted),
         )
 
     def close_batch(self, batch_id: str, reason: str = "closed by hand") -> None:
-        """Give up waiting on a batch: its labelled items stay, the others go back to the pool."""
+        """Give up waiting on a batch: answers so far are synced and kept (and billed), the tasks nobody
+        answered are withdrawn from the backend and their items go back to the pool."""
         state = self.state()
         batch = state.batches.get(batch_id)
         if batch is None or not batch.is_open:
             raise CampaignError(f"no open batch {batch_id!r}")
-        labelled = set(self.store.human_labels().to_pandas().query("batch_id == @batch_id")["example_id"])
+        if batch.pushed:
+            self._sync_batch(state, state.spec, batch)
+            stopped = self.backend(state).stop(batch)
+        else:
+            stopped = {}
+        human = self.store.human_labels()
+        mine = human.filter(pc.equal(human["batch_id"], batch_id))
+        labelled = set(mine["example_id"].to_pylist())
         payload = {
-            "annotations": None,
+            "annotations": mine.num_rows,
+            "billed_annotations": mine.num_rows,
             "labelled_items": len(labelled),
             "unlabelled_items": sorted(set(batch.ids) - labelled),
             "reason": reason,
+            **stopped,
         }
         self._record(
             self._context("close"),

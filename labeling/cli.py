@@ -22,9 +22,11 @@ from labeling.spec import (
     Budget,
     ColdStart,
     Consensus,
-    DisplayKind,
+    ContentKind,
+    ContentSpec,
     GroundTruthBackendSpec,
     LabelStudioBackendSpec,
+    Lookup,
     ModelKind,
     ModelSpec,
     SimulatedBackendSpec,
@@ -97,7 +99,31 @@ def create(
     labels: Annotated[str, typer.Option(help="The label set, comma-separated (e.g. on_time,late)")],
     display: Annotated[list[str], typer.Option(help="Column(s) a human sees (repeatable)")],
     id_column: Annotated[str, typer.Option(help="Unique item id column")] = "example_id",
-    display_kind: Annotated[str, typer.Option(help="text, image (a URI column) or fields")] = "text",
+    display_kind: Annotated[
+        str, typer.Option(help="text (one column), image (a lake path or URI column) or record (several)")
+    ] = "text",
+    content_table: Annotated[
+        str | None,
+        typer.Option(help="Table holding the --display columns, e.g. cleaned/flights (default: --source)"),
+    ] = None,
+    content_key: Annotated[
+        str | None,
+        typer.Option(help="Its column or SQL expression equal to the item id (default: --id-column)"),
+    ] = None,
+    lookup: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Show a code by its name: COLUMN=ZONE/TABLE:KEY:VALUE, e.g. carrier=cleaned/airlines:carrier:name"
+        ),
+    ] = None,
+    instructions: Annotated[str, typer.Option(help="What annotators are asked (shown with every task)")] = "",
+    label_description: Annotated[
+        list[str] | None, typer.Option(help="LABEL=hint shown on that choice (repeatable)")
+    ] = None,
+    prelabel_above: Annotated[
+        float | None,
+        typer.Option(help="Show the model's answer as a pre-annotation only at this confidence or above"),
+    ] = None,
     features: Annotated[
         str | None, typer.Option(help="Model feature columns (default: every numeric column)")
     ] = None,
@@ -168,14 +194,22 @@ def create(
             name=name,
             source=source,
             id_column=id_column,
-            display_columns=display,
+            content=ContentSpec(
+                kind=_choice(display_kind, ContentKind),
+                columns=tuple(display),
+                table=content_table,
+                key=content_key,
+                lookups=tuple(_lookup(v) for v in lookup or []),
+            ),
             labels=_split(labels),
+            instructions=instructions,
+            label_descriptions=dict(_pair(v, "--label-description") for v in label_description or []),
+            prelabel_above=prelabel_above,
             backend=spec,
             budget=Budget(max_items=budget_items, max_money=budget_money, cost_per_label=cost_per_label),
             feature_columns=_split(features) or None,
             source_version=source_version,
             pool_filter=where,
-            display_kind=_choice(display_kind, DisplayKind),
             strategy=_choice(strategy, StrategyName),
             cold_start=_choice(cold_start, ColdStart),
             batch_size=batch_size,
@@ -202,6 +236,21 @@ def _choice(value: str, kind: Any) -> Any:
     return value
 
 
+def _pair(value: str, option: str) -> tuple[str, str]:
+    name, sep, text = value.partition("=")
+    if not sep or not name.strip():
+        raise typer.BadParameter(f"{option} {value!r}: expected NAME=VALUE")
+    return name.strip(), text.strip()
+
+
+def _lookup(value: str) -> Lookup:
+    column, spec = _pair(value, "--lookup")
+    parts = spec.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise typer.BadParameter(f"--lookup {value!r}: expected COLUMN=ZONE/TABLE:KEY:VALUE")
+    return Lookup(column=column, table=parts[0], key=parts[1], value=parts[2])
+
+
 def _campaign(name: str, lake: str | None) -> Campaign:
     return Campaign(storage_for(lake), name)
 
@@ -224,7 +273,13 @@ def sync(name: Name, lake: LakeOption = None) -> None:
         console.print("no open batch")
     for result in results:
         state = "complete" if result.complete else "still open"
-        console.print(f"{result.batch_id}: +{result.new} annotations ({result.stored} stored), {state}")
+        changes = [
+            f"{n} {what}" for n, what in ((result.updated, "edited"), (result.deleted, "deleted")) if n
+        ]
+        detail = f" ({', '.join(changes)})" if changes else ""
+        console.print(
+            f"{result.batch_id}: +{result.new} annotations{detail} ({result.stored} stored), {state}"
+        )
         for note in result.notes[:10]:
             console.print(f"  [yellow]{note}[/]")
 
@@ -335,10 +390,25 @@ def close_batch(
 
 @app.command("list")
 def list_campaigns(lake: LakeOption = None) -> None:
-    """Campaigns recorded in the lake."""
+    """Campaigns recorded in the lake: state, backend and progress."""
     storage = storage_for(lake)
     names = CampaignStore.campaign_names(storage)
     if not names:
         console.print("no campaigns")
+        return
+    table = RichTable()
+    for column in ("campaign", "state", "backend", "labelled", "humans", "machine", "spent"):
+        table.add_column(column, justify="left" if column in ("campaign", "state", "backend") else "right")
     for name in names:
-        console.print(name)
+        with _errors():
+            s = Campaign(storage, name).status()
+        table.add_row(
+            name,
+            s.state,
+            s.backend + (f" {s.backend_url}" if s.backend_url else ""),
+            f"{s.human_items + s.machine_items:,}/{s.pool_size:,} ({100 * s.coverage:.1f}%)",
+            f"{s.human_items:,}",
+            f"{s.machine_items:,}",
+            f"{s.spent:,.2f} {s.currency}",
+        )
+    console.print(table)

@@ -18,7 +18,7 @@ from rich.console import Console
 from labeling.campaign import Campaign, CampaignError
 from labeling.pool import source_table
 from labeling.report import CampaignStatus, render_status
-from labeling.spec import Budget, ModelSpec, SimulatedBackendSpec, StrategyName
+from labeling.spec import Budget, ContentSpec, ModelSpec, SimulatedBackendSpec, StrategyName
 from lake.storage import Storage
 
 if TYPE_CHECKING:
@@ -81,8 +81,7 @@ def run_demo_campaign(
             name=campaign_name,
             source=source,
             id_column="example_id",
-            display_columns=_display_columns(columns, truth),
-            display_kind="fields",
+            content=ContentSpec(kind="record", columns=tuple(_display_columns(columns, truth))),
             labels=labels,
             backend=SimulatedBackendSpec(truth_column=truth, annotator_noise=(annotator_noise,)),
             budget=Budget(

@@ -198,8 +198,13 @@ def rows_for(
         .join(F.broadcast(ids_frame(spark, spec.id_column, ids)), spec.id_column)
         .select(*wanted)
     )
+    return json_rows(frame, spec.id_column)
+
+
+def json_rows(frame: DataFrame, key: str) -> dict[str, dict[str, Any]]:
+    """A few rows (already bounded) as JSON-safe dicts (numbers, strings, ISO dates), keyed by ``key``."""
     records = json.loads(_pandas(frame).to_json(orient="records", date_format="iso"))
-    return {str(r[spec.id_column]): r for r in records}
+    return {str(r[key]): r for r in records}
 
 
 def features_for(

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.table import Table as RichTable
 
-from labeling.spec import CampaignSpec
+from labeling.spec import CampaignSpec, LabelStudioBackendSpec
 from labeling.state import CampaignState
 
 UNLIMITED = 10**18
@@ -73,9 +73,28 @@ class CampaignStatus:
     saving: float
     saving_pct: float
     coverage: float  # share of the pool with a label (human or machine)
+    backend_url: str | None = None  # where people label (the Label Studio project)
+
+    @property
+    def state(self) -> str:
+        if self.finished:
+            return f"finished ({self.finished})"
+        if self.open_batches:
+            return f"waiting for annotators ({', '.join(self.open_batches)})"
+        return "ready for a round" if self.rounds or self.human_items else "created"
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready, floats rounded to what the figures mean (4 decimals)."""
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def backend_url(state: CampaignState) -> str | None:
+    """The page where annotators work, when the backend has one (the Label Studio project)."""
+    spec = state.spec.backend
+    project = state.backend.get("project_id")
+    if isinstance(spec, LabelStudioBackendSpec) and project is not None:
+        return f"{spec.url}/projects/{project}/data"
+    return None
 
 
 def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
@@ -99,7 +118,7 @@ def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
             in_batch = pc.equal(human["batch_id"], batch.batch_id)
             spent_annotations += int(pc.sum(in_batch).as_py() or 0)
         else:
-            spent_annotations += len(batch.items) * batch.annotators
+            spent_annotations += batch.annotations_charged
     spent = spent_annotations * cost
     committed = state.annotations_ordered * cost
     future = 0 if state.finished else min(capacity(spec, state), left)
@@ -139,6 +158,7 @@ def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
         saving=saving,
         saving_pct=100.0 * saving / all_human if all_human else 0.0,
         coverage=(len(human_ids) + machine) / spec.pool_size if spec.pool_size else 0.0,
+        backend_url=backend_url(state),
     )
 
 
@@ -182,8 +202,10 @@ def render_status(status: CampaignStatus) -> RichTable:
         ("labelling everything by hand", money(status.all_human_cost)),
         ("this campaign + the rest by hand", money(status.complete_cost)),
         ("saving", f"{money(status.saving)} ({status.saving_pct:.1f}%)"),
-        ("state", f"finished: {status.finished}" if status.finished else "running"),
+        ("state", status.state),
     ]
+    if status.backend_url:
+        rows.insert(0, ("label here", status.backend_url))
     for label, value in rows:
         table.add_row(label, value)
     return table

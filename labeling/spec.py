@@ -8,7 +8,7 @@ token and AWS credentials come from the environment when a backend is opened.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -23,7 +23,7 @@ STRATEGIES: tuple[StrategyName, ...] = (
     "hybrid",
 )
 ColdStart = Literal["stratified", "diverse", "random"]
-DisplayKind = Literal["text", "image", "fields"]
+ContentKind = Literal["text", "image", "record"]
 ModelKind = Literal["logistic_regression", "gradient_boosting", "random_forest"]
 Consensus = Literal["majority", "cleanlab"]
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -40,6 +40,53 @@ class ModelSpec(_Frozen):
     kind: ModelKind = "logistic_regression"
     params: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
     calibration: Literal["sigmoid", "isotonic", "none"] = "sigmoid"
+
+
+class Lookup(_Frozen):
+    """A readable name for a code in a record: ``column``'s value looked up in another lake table
+    (e.g. carrier ``UA`` -> ``United Air Lines Inc.`` from ``cleaned/airlines``), shown as ``name (code)``."""
+
+    column: str
+    table: str  # <zone>/<table>, read at the version pinned at create
+    key: str  # its column matching ``column``
+    value: str  # its column shown to people
+
+
+class ContentSpec(_Frozen):
+    """What a person looks at: one text column, one image column (a lake path, ``s3://`` or http(s) URI),
+    or a record (several columns, each with its contract description and a readable value).
+
+    The columns come from the campaign's source, or from ``table`` (e.g. ``cleaned/flights``) joined on
+    ``key`` = the campaign's id: feature tables hold vectors and indexes, which are for the model only.
+    """
+
+    kind: ContentKind = "text"
+    columns: tuple[str, ...]
+    table: str | None = None
+    key: str | None = (
+        None  # column or SQL expression of ``table`` giving the campaign id (default: the id column)
+    )
+    lookups: tuple[Lookup, ...] = ()
+    versions: dict[str, int] = Field(default_factory=dict)  # table -> version pinned at create
+    descriptions: dict[str, str] = Field(
+        default_factory=dict
+    )  # column -> description (from the table schema)
+
+    @model_validator(mode="after")
+    def _shape(self) -> ContentSpec:
+        if not self.columns:
+            raise ValueError("the content needs at least one column")
+        if self.kind in ("text", "image") and len(self.columns) != 1:
+            raise ValueError(
+                f"a {self.kind} campaign shows exactly one column (use kind 'record' for several)"
+            )
+        unknown = [lookup.column for lookup in self.lookups if lookup.column not in self.columns]
+        if unknown:
+            raise ValueError(f"lookups name columns that are not shown: {unknown}")
+        return self
+
+    def lookup(self, column: str) -> Lookup | None:
+        return next((item for item in self.lookups if item.column == column), None)
 
 
 class Budget(_Frozen):
@@ -127,9 +174,11 @@ class CampaignSpec(_Frozen):
     source: str  # <zone>/<table>
     source_version: int
     id_column: str
-    display_columns: tuple[str, ...]
-    display_kind: DisplayKind = "text"
+    content: ContentSpec
     labels: tuple[str, ...]
+    instructions: str = ""  # shown to annotators before they start (Label Studio, Ground Truth)
+    label_descriptions: dict[str, str] = Field(default_factory=dict)  # label -> hint shown on the choice
+    prelabel_above: float | None = Field(default=None, gt=0, le=1)  # show the model's answer only above this
     feature_columns: tuple[str, ...]
     pool_filter: str | None = None  # Spark SQL predicate choosing the pool, e.g. "split = 'train'"
     pool_size: int = Field(ge=0)
@@ -158,6 +207,17 @@ class CampaignSpec(_Frozen):
             )
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _display_columns(cls, data: Any) -> Any:
+        """Specs recorded before ``content`` existed named ``display_columns`` and ``display_kind``."""
+        if isinstance(data, dict) and "display_columns" in data and "content" not in data:
+            data = dict(data)
+            kind = data.pop("display_kind", "text")
+            columns = tuple(data.pop("display_columns"))
+            data["content"] = {"kind": "record" if kind == "fields" else kind, "columns": columns}
+        return data
+
     @field_validator("labels")
     @classmethod
     def _label_set(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -176,8 +236,9 @@ class CampaignSpec(_Frozen):
             and self.backend.truth_column in self.feature_columns
         ):
             raise ValueError(f"the truth column {self.backend.truth_column!r} would leak into the features")
-        if self.display_kind == "image" and len(self.display_columns) != 1:
-            raise ValueError("an image campaign shows exactly one column (the image URI)")
+        unknown = sorted(set(self.label_descriptions) - set(self.labels))
+        if unknown:
+            raise ValueError(f"label descriptions for labels not in the label set: {unknown}")
         return self
 
     @property

@@ -60,6 +60,20 @@ class Batch:
         return self.closed is None
 
     @property
+    def items_charged(self) -> int:
+        """Items the budget counts: all of them, except in a batch closed by hand (only those answered)."""
+        if self.closed is not None and self.closed.get("billed_annotations") is not None:
+            return int(self.closed["labelled_items"])
+        return len(self.items)
+
+    @property
+    def annotations_charged(self) -> int:
+        """Annotations paid for: ordered ones, except in a batch closed by hand (only those received)."""
+        if self.closed is not None and self.closed.get("billed_annotations") is not None:
+            return int(self.closed["billed_annotations"])
+        return len(self.items) * self.annotators
+
+    @property
     def ids(self) -> list[str]:
         return [item.example_id for item in self.items]
 
@@ -140,11 +154,11 @@ class CampaignState:
     @property
     def items_sent(self) -> int:
         """Items sent to humans (every batch, reviews included): what the item budget counts."""
-        return sum(len(b.items) for b in self.batches.values())
+        return sum(b.items_charged for b in self.batches.values())
 
     @property
     def annotations_ordered(self) -> int:
-        return sum(len(b.items) * b.annotators for b in self.batches.values())
+        return sum(b.annotations_charged for b in self.batches.values())
 
     @property
     def machine_labelled(self) -> int:

@@ -3,7 +3,9 @@
 ``labels/<campaign>`` holds one row per label: every human annotation and every machine label, each with
 its provenance (round, batch, strategy, model version, annotator, confidence, the features version).
 Human rows are few (the budget bounds them) and are read on the driver; machine rows can be millions and
-are written and read by Spark only.
+are written and read by Spark only. A human annotation edited or deleted in the backend after a sync gets
+a new row (a new version, keyed ``<key>|rev:<revision>``; a deletion has no label), so the history is
+kept and the latest version counts.
 
 ``labels/campaigns`` is an append-only event log (partitioned by campaign): created, trained, autolabelled,
 planned, pushed, closed, finished. Every event has a deterministic key and a re-recorded key replaces the
@@ -80,6 +82,14 @@ class Event:
     recorded_at: dt.datetime | None = None
 
 
+REVISION = "|rev:"  # annotation_key of a later version: <backend key>|rev:<revision>
+
+
+def annotation_identity(key: str) -> str:
+    """The backend's key of the annotation a stored version belongs to."""
+    return key.split(REVISION, 1)[0]
+
+
 def labels_app_id(campaign: str, batch_id: str) -> str:
     """Delta app transaction for a batch's human labels; its version = annotations committed so far."""
     return f"label:{campaign}:{batch_id}"
@@ -154,15 +164,28 @@ class CampaignStore:
         return self.state.append_arrow(data, tags=tags, partition_by=["campaign"])
 
     # ------------------------------------------------------------------------------------- labels
-    def human_labels(self) -> pa.Table:
-        """Every human annotation (bounded by the budget, so small enough for the driver)."""
+    def label_history(self) -> pa.Table:
+        """Every version of every human annotation, edits and deletions included (bounded by the budget,
+        so small enough for the driver), oldest first."""
         if not self.labels.exists():
             return LABELS_SCHEMA.empty_table()
         data = self.labels.snapshot().to_pyarrow_table(filters=[("source", "=", HUMAN)])
-        return data.select(LABELS_SCHEMA.names).cast(LABELS_SCHEMA)
+        data = data.select(LABELS_SCHEMA.names).cast(LABELS_SCHEMA)
+        return data.sort_by([("labelled_at", "ascending"), ("annotation_key", "ascending")])
+
+    def human_labels(self) -> pa.Table:
+        """The current human labels: the latest version of each annotation, deleted ones left out."""
+        history = self.label_history()
+        if history.num_rows == 0:
+            return history
+        latest: dict[str, int] = {}
+        for row, key in enumerate(history["annotation_key"].to_pylist()):
+            latest[annotation_identity(key)] = row
+        current = history.take(sorted(latest.values()))
+        return current.filter(pc.is_valid(current["label"]))
 
     def annotation_keys(self, batch_id: str) -> set[str]:
-        human = self.human_labels()
+        human = self.label_history()
         return set(human.filter(pc.equal(human["batch_id"], batch_id))["annotation_key"].to_pylist())
 
     def labels_committed(self, batch_id: str) -> int | None:

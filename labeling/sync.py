@@ -1,33 +1,68 @@
-"""From a backend's annotations to labels-table rows: only what is new, only labels of the label set."""
+"""From a backend's annotations to labels-table rows: only what is new (annotations, edits, deletions),
+only labels of the label set."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import pyarrow as pa
 
 from labeling.backends.base import Annotation, Progress
 from labeling.spec import CampaignSpec
 from labeling.state import Batch
-from labeling.store import HUMAN, utc_now
+from labeling.store import HUMAN, REVISION, annotation_identity, utc_now
 
 
 @dataclass(frozen=True)
 class NewAnnotations:
-    fresh: list[Annotation]  # not stored yet, of this batch, with a known label
+    fresh: list[Annotation]  # to append: annotations not stored yet and new versions of stored ones
     unknown: list[Annotation]  # not stored yet, but their label is not in the label set
     notes: list[str]
+    deleted: list[dict[str, Any]] = field(default_factory=list)  # rows retracting deleted annotations
+    updated: int = 0  # how many of ``fresh`` are new versions of stored annotations
 
 
-def new_annotations(progress: Progress, stored: set[str], batch: Batch, spec: CampaignSpec) -> NewAnnotations:
-    """The annotations a sync must append: keys already stored are what make a re-run add nothing."""
+def new_annotations(
+    progress: Progress, history: pa.Table, batch: Batch, spec: CampaignSpec, revisable: bool = False
+) -> NewAnnotations:
+    """What a sync must append, given every stored version of the batch's annotations (``history``,
+    oldest first). New keys are appended as they are; with a ``revisable`` backend (one that returns
+    every annotation of the batch as it is now) a changed label becomes a new version and a stored
+    annotation missing from the backend a deletion, so edits made after a sync are never ignored."""
     members = set(batch.ids)
-    candidates = [a for a in progress.annotations if a.key not in stored and a.example_id in members]
-    unknown = [a for a in candidates if a.label not in spec.labels]
+    stored = set(history["annotation_key"].to_pylist())
+    latest: dict[str, dict[str, Any]] = {}
+    for row in history.to_pylist():
+        latest[annotation_identity(row["annotation_key"])] = row
+    candidates = [a for a in progress.annotations if a.example_id in members]
+    unknown = [a for a in candidates if a.label not in spec.labels and a.key not in latest]
     notes = list(progress.notes) + [
         f"item {a.example_id}: label {a.label!r} is not in the label set" for a in unknown
     ]
-    fresh = sorted((a for a in candidates if a.label in spec.labels), key=lambda a: a.key)
-    return NewAnnotations(fresh, unknown, notes)
+    fresh, updated = [], 0
+    for a in candidates:
+        if a.label not in spec.labels:
+            continue
+        if a.key not in latest:
+            fresh.append(a)
+        elif revisable and latest[a.key]["label"] != a.label:
+            version = replace(a, key=f"{a.key}{REVISION}{a.revision or utc_now().isoformat()}")
+            if version.key not in stored:
+                fresh.append(version)
+                updated += 1
+    deleted = []
+    if revisable:
+        present = {a.key for a in progress.annotations}
+        now = utc_now()
+        for identity, row in latest.items():
+            if row["label"] is not None and identity not in present:
+                key = f"{identity}{REVISION}deleted:{now.isoformat()}"
+                deleted.append(
+                    row | {"label": None, "label_index": None, "annotation_key": key, "labelled_at": now}
+                )
+    fresh.sort(key=lambda a: a.key)
+    return NewAnnotations(fresh, unknown, notes, deleted, updated)
 
 
 def label_rows(spec: CampaignSpec, batch: Batch, annotations: list[Annotation]) -> list[dict[str, Any]]:

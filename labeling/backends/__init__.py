@@ -28,7 +28,7 @@ def open_backend(spec: CampaignSpec, storage: Storage, state: dict[str, Any]) ->
     if isinstance(spec.backend, LabelStudioBackendSpec):
         from labeling.backends.label_studio import LabelStudioBackend
 
-        return LabelStudioBackend(spec, state)
+        return LabelStudioBackend(spec, state, storage=storage)
     if isinstance(spec.backend, GroundTruthBackendSpec):
         from labeling.backends.ground_truth import GroundTruthBackend
 

@@ -44,7 +44,8 @@ class Annotation:
     annotator_id: str
     key: str  # stable and unique: the same annotation always comes back with the same key
     confidence: float | None = None
-    annotated_at: dt.datetime | None = None
+    annotated_at: dt.datetime | None = None  # when this version was made (the last edit)
+    revision: str | None = None  # changes with every edit, where the backend allows edits
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class Backend(ABC):
 
     name: str = "backend"
     needs_truth: bool = False
+    revisable: bool = (
+        False  # annotations can be edited or deleted after a sync; pull returns them as they are
+    )
 
     def __init__(self, spec: CampaignSpec, state: dict[str, Any]) -> None:
         self.spec = spec
@@ -81,12 +85,19 @@ class Backend(ABC):
     def pull(self, batch: Batch) -> Progress:
         """Every finished annotation of the batch so far."""
 
+    def stop(self, batch: Batch) -> dict[str, Any]:
+        """Withdraw the batch's unanswered tasks so nobody works on them after it is closed."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
 
 def display_text(task_data: dict[str, Any], spec: CampaignSpec) -> str:
-    """The text a human reads: the one display column, or ``name: value`` lines for several."""
-    if spec.display_kind == "text" and len(spec.display_columns) == 1:
-        return str(task_data.get(spec.display_columns[0], ""))
-    return "\n".join(f"{c}: {task_data.get(c)}" for c in spec.display_columns)
+    """The text a human reads: the text column, or ``name: value`` lines of a record."""
+    from labeling.content import readable
+
+    columns = spec.content.columns
+    if spec.content.kind == "text":
+        return str(task_data.get(columns[0], ""))
+    return "\n".join(f"{c}: {readable(task_data.get(c))}" for c in columns)

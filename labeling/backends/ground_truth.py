@@ -148,7 +148,7 @@ class GroundTruthBackend(Backend):
             ),
             "application/json",
         )
-        body = IMAGE_TEMPLATE if self.spec.display_kind == "image" else TEXT_TEMPLATE
+        body = IMAGE_TEMPLATE if self.spec.content.kind == "image" else TEXT_TEMPLATE
         body = body.replace("{TITLE}", self.config.task_title).replace(
             "{DESCRIPTION}", self.config.task_description
         )
@@ -157,8 +157,8 @@ class GroundTruthBackend(Backend):
 
     def manifest_line(self, batch_id: str, task: Task) -> dict[str, Any]:
         line: dict[str, Any] = {ID_KEY: task.example_id, BATCH_KEY: batch_id}
-        if self.spec.display_kind == "image":
-            line["source-ref"] = str(task.data.get(self.spec.display_columns[0]))
+        if self.spec.content.kind == "image":
+            line["source-ref"] = str(task.data.get(self.spec.content.columns[0]))
         else:
             line["source"] = display_text(task.data, self.spec)
         if task.predicted is not None:
@@ -171,7 +171,7 @@ class GroundTruthBackend(Backend):
 
     def create_job_request(self, batch: Batch, manifest: str) -> dict[str, Any]:
         config = self.state or self.prepare()
-        pre, consolidation = builtin_lambdas(self.config.region, self.spec.display_kind == "image")
+        pre, consolidation = builtin_lambdas(self.config.region, self.spec.content.kind == "image")
         human: dict[str, Any] = {
             "WorkteamArn": self.config.workteam_arn,
             "UiConfig": {"UiTemplateS3Uri": config["ui_template"]},

@@ -26,8 +26,10 @@ from labeling.backends.base import (
     Task,
     display_text,
 )
+from labeling.content import image_url, readable, record_fields
 from labeling.spec import CampaignSpec, LabelStudioBackendSpec
 from labeling.state import Batch
+from lake.storage import Storage
 
 TOKEN_ENVS = ("LAKEPREP_LABEL_STUDIO_TOKEN", "LABEL_STUDIO_API_KEY")
 CONTROL = "label"
@@ -43,35 +45,56 @@ def token_from_env() -> str:
     raise BackendError(f"no Label Studio token: set ${TOKEN_ENVS[0]} (or ${TOKEN_ENVS[1]})")
 
 
-def object_tag(spec: CampaignSpec) -> tuple[str, str]:
-    """(tag, data key) of what the annotator looks at."""
-    if spec.display_kind == "image":
-        return "Image", "image"
-    if spec.display_kind == "fields" or len(spec.display_columns) > 1:
-        return "HyperText", "html"
-    return "Text", "text"
+OBJECT_TAGS = {"text": ("Text", "text"), "image": ("Image", "image"), "record": ("HyperText", "html")}
 
 
 def label_config(spec: CampaignSpec) -> str:
-    """A single-choice classification interface generated from the label set."""
-    tag, key = object_tag(spec)
-    choices = "".join(f'<Choice value="{html.escape(label, quote=True)}"/>' for label in spec.labels)
+    """The labelling interface: the instructions as a header, the content in the tag that fits it (text,
+    image, or the record as an escaped HTML table), and one choice per label with its description as hint."""
+    tag, key = OBJECT_TAGS[spec.content.kind]
+    extra = ' inline="true"' if tag == "HyperText" else ""
+    header = f'<Header value="{_attr(spec.instructions)}"/>' if spec.instructions else ""
+    choices = "".join(
+        f'<Choice value="{_attr(label)}"'
+        + (f' hint="{_attr(spec.label_descriptions[label])}"' if label in spec.label_descriptions else "")
+        + "/>"
+        for label in spec.labels
+    )
     return (
-        f'<View><{tag} name="item" value="${key}"/>'
+        f'<View>{header}<{tag} name="item" value="${key}"{extra}/>'
         f'<Choices name="{CONTROL}" toName="item" choice="single" showInline="true">{choices}</Choices></View>'
     )
 
 
-def task_payload(spec: CampaignSpec, batch_id: str, task: Task) -> dict[str, Any]:
-    _, key = object_tag(spec)
-    if key == "image":
-        shown: Any = task.data.get(spec.display_columns[0])
-    elif key == "html":
-        rows = "".join(
-            f"<tr><th>{html.escape(c)}</th><td>{html.escape(str(task.data.get(c)))}</td></tr>"
-            for c in spec.display_columns
-        )
-        shown = f"<table>{rows}</table>"
+def _attr(text: str) -> str:
+    """An XML attribute value; ``$`` would make Label Studio read a task field."""
+    return html.escape(text, quote=True).replace("$", "&#36;")
+
+
+def record_html(spec: CampaignSpec, data: dict[str, Any]) -> str:
+    """A record as a person reads it: one row per field with its readable value and its description."""
+    rows = "".join(
+        f'<tr><th style="text-align:left;padding:2px 12px 2px 0">{html.escape(f.name)}</th>'
+        f'<td class="lakeprep-value" style="padding:2px 12px 2px 0">{html.escape(readable(data.get(f.name)))}</td>'
+        f'<td style="color:#666">{html.escape(f.description or "")}</td></tr>'
+        for f in record_fields(spec)
+    )
+    return f'<table class="lakeprep-record">{rows}</table>'
+
+
+def task_payload(
+    spec: CampaignSpec, batch_id: str, task: Task, storage: Storage | None = None
+) -> dict[str, Any]:
+    kind = spec.content.kind
+    _, key = OBJECT_TAGS[kind]
+    shown: Any
+    if kind == "image":
+        value = task.data.get(spec.content.columns[0])
+        if value is None:
+            raise BackendError(f"item {task.example_id} has no image in {spec.content.columns[0]!r}")
+        shown = image_url(storage or Storage.resolve(), str(value))
+    elif kind == "record":
+        shown = record_html(spec, task.data)
     else:
         shown = display_text(task.data, spec)
     payload: dict[str, Any] = {"data": {key: shown, ID_FIELD: task.example_id, BATCH_FIELD: batch_id}}
@@ -95,9 +118,13 @@ def task_payload(spec: CampaignSpec, batch_id: str, task: Task) -> dict[str, Any
 
 class LabelStudioBackend(Backend):
     name = "label_studio"
+    revisable = True
 
-    def __init__(self, spec: CampaignSpec, state: dict[str, Any], client: Any = None) -> None:
+    def __init__(
+        self, spec: CampaignSpec, state: dict[str, Any], client: Any = None, storage: Storage | None = None
+    ) -> None:
         super().__init__(spec, state)
+        self.storage = storage  # where lake-path images are read from
         if not isinstance(spec.backend, LabelStudioBackendSpec):
             raise TypeError("LabelStudioBackend needs a label_studio backend spec")
         self.config = spec.backend
@@ -151,6 +178,8 @@ class LabelStudioBackend(Backend):
             project = min(match, key=lambda p: p.id)
         else:
             multi = self.spec.annotators_per_item > 1
+            given = self.spec.instructions  # Label Studio refuses a null instruction: leave it out then
+            instructions = {"expert_instruction": given, "show_instruction": True} if given else {}
             project = self._call(
                 "create project",
                 lambda: self.client.projects.create(
@@ -159,7 +188,8 @@ class LabelStudioBackend(Backend):
                     label_config=label_config(self.spec),
                     maximum_annotations=self.spec.annotators_per_item,
                     overlap_cohort_percentage=100 if multi else 0,
-                    show_collab_predictions=True,
+                    show_collab_predictions=self.spec.prelabel_above is not None,
+                    **instructions,
                 ),
             )
         self.state["project_id"] = int(project.id)
@@ -199,7 +229,7 @@ class LabelStudioBackend(Backend):
         missing = [t for t in tasks if t.example_id not in present]
         for start in range(0, len(missing), self.config.import_chunk):
             chunk = [
-                task_payload(self.spec, batch.batch_id, t)
+                task_payload(self.spec, batch.batch_id, t, self.storage)
                 for t in missing[start : start + self.config.import_chunk]
             ]
             self._call(
@@ -209,6 +239,16 @@ class LabelStudioBackend(Backend):
                 ),
             )
         return {"project_id": self.project_id, "tasks": len(tasks), "imported": len(missing)}
+
+    def stop(self, batch: Batch) -> dict[str, Any]:
+        """Delete the batch's tasks nobody answered (answered ones stay, with their annotations), so no one
+        labels them after the batch is closed and a later batch never meets a second task for the item."""
+        unanswered = [
+            t for t in self._batch_tasks(batch.batch_id, with_annotations=True) if not (t.annotations or [])
+        ]
+        for task in unanswered:
+            self._call(f"delete task {task.id}", lambda t=task: self.client.tasks.delete(id=str(t.id)))  # type: ignore[misc]
+        return {"deleted_tasks": len(unanswered)}
 
     def pull(self, batch: Batch) -> Progress:
         annotations: list[Annotation] = []
@@ -232,7 +272,8 @@ class LabelStudioBackend(Backend):
                         label=label,
                         annotator_id=f"ls-user:{item.get('completed_by')}",
                         key=f"ls:{self.project_id}:{item['id']}",
-                        annotated_at=_timestamp(item.get("created_at")),
+                        annotated_at=_timestamp(item.get("updated_at") or item.get("created_at")),
+                        revision=str(item.get("updated_at") or "") or None,
                     )
                 )
         return Progress(annotations, finished, len(batch.items), notes)

@@ -26,7 +26,7 @@ from pyspark.sql import SparkSession
 from sklearn.datasets import load_breast_cancer, make_classification
 
 from labeling.campaign import Campaign
-from labeling.spec import BackendSpec
+from labeling.spec import BackendSpec, ContentSpec
 from lake.storage import Storage
 from lake.table import Table
 from tests.support.servers import free_port, wait_for
@@ -91,7 +91,7 @@ def cancer_campaign(
         name=name,
         source=table.ref,
         id_column="example_id",
-        display_columns=["text"],
+        content=ContentSpec(columns=("text",)),
         labels=CANCER_LABELS,
         backend=backend,
         feature_columns=[f"f{j:02d}" for j in range(8)],

@@ -18,7 +18,7 @@ from pyspark.sql import SparkSession
 from labeling.backends import BackendUnavailableError
 from labeling.backends.simulated import SimulatedBackend
 from labeling.campaign import Campaign, CampaignError
-from labeling.spec import Budget, SimulatedBackendSpec
+from labeling.spec import Budget, ContentSpec, SimulatedBackendSpec
 from labeling.store import CampaignStore, Event
 from lake.storage import Storage
 from lake.table import Table
@@ -48,7 +48,7 @@ def make_campaign(spark: SparkSession, lake: Storage, table: Table, name: str, *
         name=name,
         source=table.ref,
         id_column="example_id",
-        display_columns=["text"],
+        content=ContentSpec(columns=("text",)),
         labels=["neg", "pos"],
         spark=spark,
         **options,

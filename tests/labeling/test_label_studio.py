@@ -66,6 +66,7 @@ def test_label_studio_campaign_survives_a_server_restart(
         budget=Budget(max_items=60, cost_per_label=0.5),
         validation_fraction=0.25,
         autolabel=False,
+        prelabel_above=0.5,  # binary: every query item's suggestion is shown
     )
     project_id = int(campaign.state().backend["project_id"])
     client = LabelStudio(base_url=ls_env.url, api_key=LS_TOKEN)

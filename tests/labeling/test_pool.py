@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from labeling import pool, strategies
 from labeling.models import fit_model
-from labeling.spec import Budget, CampaignSpec, ModelSpec, SimulatedBackendSpec
+from labeling.spec import Budget, CampaignSpec, ContentSpec, ModelSpec, SimulatedBackendSpec
 from labeling.store import LABELS_SCHEMA, CampaignStore
 from lake.storage import Storage
 from lake.table import Table
@@ -24,7 +24,7 @@ def spec_for(table: Table, **overrides: object) -> CampaignSpec:
         "source": table.ref,
         "source_version": table.version(),
         "id_column": "example_id",
-        "display_columns": ("text",),
+        "content": ContentSpec(columns=("text",)),
         "labels": ("neg", "pos"),
         "feature_columns": tuple(f"f{j:02d}" for j in range(6)),
         "pool_size": table.row_count(),
