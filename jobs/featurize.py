@@ -31,7 +31,7 @@ from lake.features.spec import FeatureSpec, load_feature_spec, recorded_spec, sa
 from lake.lineage import InputRef, RowCounts
 from lake.paths import contracts_dir
 from lake.publish import Target, publish
-from lake.quality.metrics import Metric, append_metrics
+from lake.quality.metrics import Metric, backfill_metrics
 from lake.runtime import JobRun
 from lake.spark import persist_on_disk
 from lake.table import Table, TableError, WriteMode, arrow_schema_of
@@ -100,6 +100,19 @@ def _account(candidates: DataFrame, spec: FeatureSpec) -> tuple[RowCounts, dict[
     total = int(row["rows"])
     counts = RowCounts(total, sum(splits.values()), 0, sum(excluded.values()))
     return counts, excluded, splits | {"positives": int(row["positives"] or 0)}
+
+
+def _metrics(
+    spec: FeatureSpec, counts: RowCounts, excluded: dict[str, int], balance: dict[str, int]
+) -> list[Metric]:
+    labelled = balance["train"] + balance["validation"] + balance["test"]
+    return [
+        Metric("rows_in", None, counts.rows_in),
+        Metric("rows_out", None, counts.rows_out),
+        *[Metric("rows_excluded", reason, n) for reason, n in excluded.items()],
+        *[Metric("split_rows", s, balance[s]) for s in ("train", "validation", "test")],
+        Metric("label_rate", spec.label.name, balance["positives"] / labelled if labelled else 0.0),
+    ]
 
 
 def build(
@@ -175,26 +188,13 @@ def build(
                         spec, {d: Table(run.storage, "cleaned", d).uri for d in spec.inputs}
                     )
                 },
+                metrics=_metrics(spec, counts, excluded, balance),
             )
         finally:
             inputs.unpersist()
     finally:
         candidates.unpersist()
     version = published.target.version if published.target else None
-    labelled = balance["train"] + balance["validation"] + balance["test"]
-    append_metrics(
-        run.storage,
-        run.run,
-        target.ref,
-        version,
-        [
-            Metric("rows_in", None, counts.rows_in),
-            Metric("rows_out", None, counts.rows_out),
-            *[Metric("rows_excluded", reason, n) for reason, n in excluded.items()],
-            *[Metric("split_rows", s, balance[s]) for s in ("train", "validation", "test")],
-            Metric("label_rate", spec.label.name, balance["positives"] / labelled if labelled else 0.0),
-        ],
-    )
     return {
         "spec": spec.name,
         "table": target.ref,
@@ -216,6 +216,7 @@ def featurize(run: JobRun, spec: FeatureSpec, full_refresh: bool) -> dict[str, A
     recorded = _recorded_versions(last)
     if same_spec and recorded == versions and not full_refresh:
         log.info("%s is up to date with %s", target.ref, versions)
+        backfill_metrics(run.storage, target)  # a run killed after its commit left them in the tags
         return {"spec": spec.name, "table": target.ref, "skipped": "up to date", "version": target.version()}
     base_files = None
     if same_spec and not full_refresh and spec.base in recorded and last.get("pipeline"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 PRODUCER = "https://github.com/lakeprep/lakeprep"
 LINEAGE_DIR = "_lineage"
+DRIVER_TAG = "lakeprep.driver"  # host:pid of the run's driver: lets vacuum tell a killed run from a live one
 _RUN_NAMESPACE = uuid.UUID("6f0c3c1e-6e2e-4b8f-9d1b-6c616b657072")
 
 
@@ -220,6 +222,9 @@ class OpenLineageObserver:
                     tags_run.TagsRunFacetFields(
                         key="lakeprep.runtime", value=run.run.runtime, source="lakeprep"
                     ),
+                    tags_run.TagsRunFacetFields(
+                        key=DRIVER_TAG, value=f"{socket.gethostname()}:{os.getpid()}", source="lakeprep"
+                    ),
                     *(
                         [tags_run.TagsRunFacetFields(key="lakeprep.git_sha", value=sha, source="lakeprep")]
                         if (sha := git_sha())
@@ -271,10 +276,11 @@ class OpenLineageObserver:
 
 
 def _spark_version(run: JobRun) -> str:
-    try:
-        return str(run.spark.version)
-    except Exception:  # the session may be gone after a failure
-        return "unknown"
+    """The pyspark version: asking the session would start one for a run that failed before needing
+    Spark, and would fail when its JVM is gone."""
+    import pyspark
+
+    return str(pyspark.__version__)
 
 
 def _now() -> str:

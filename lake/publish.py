@@ -5,6 +5,12 @@ Quarantine goes first so that a run killed between the two commits never loses a
 both commits carry app transactions, so the re-run completes the target without duplicating the
 quarantine. Accounting is checked against the staged Parquet footers (what will actually be
 committed), not against the plan that produced them.
+
+A run whose Spark driver JVM died commits nothing more: the JVM is checked right before each
+commit (the Python driver outlives a killed JVM, and delta-rs commits without it). A staged write
+cannot be incomplete yet look valid: ``stage`` returns only after Spark's job commit, which needs the
+JVM; a write cut short leaves files no commit ever references, which ``lakeprep vacuum`` removes.
+The run's metrics ride in the target commit's tags and are written once per (table, version).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -20,6 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lake.lineage import InputRef, RowCounts
+from lake.quality.metrics import Metric, as_tag, backfill_metrics, record_metrics
 from lake.quality.rules import FAILED_RULES
 from lake.runtime import JobRun
 from lake.table import CommitResult, Table, WriteMode
@@ -43,6 +50,7 @@ class Target:
     replace_where: Mapping[str, str] | None = None
     app_transactions: tuple[tuple[str, int], ...] = ()
     description: str | None = None
+    remove: tuple[str, ...] = ()  # current files the commit drops (their rows are re-staged or replaced)
 
 
 @dataclass
@@ -87,12 +95,15 @@ def publish(
     extra_tags: Mapping[str, Any] | None = None,
     quarantined_before: int = 0,
     output_facets: Mapping[str, Any] | None = None,
+    metrics: Sequence[Metric] = (),
 ) -> Published:
     """Stage both frames, verify ``counts`` against the staged files, commit quarantine then target.
 
     ``quarantined_before`` counts rejected rows a killed earlier attempt already committed (they
     are in ``counts`` but filtered out of ``rejected``). ``output_facets`` (quality, column
-    lineage) describe the target for the run's lineage events."""
+    lineage) describe the target for the run's lineage events. ``metrics`` are committed in the target's
+    tags and written to the metrics table for the version this run created (none when the commit was
+    skipped as already done: that version's metrics are its own run's)."""
     if not counts.balanced:
         raise AccountingError(
             f"{target.table.ref}: {counts.rows_in} rows in but {counts.rows_out} out + "
@@ -110,9 +121,13 @@ def publish(
             f"but the staged files hold {staged_t.rows} / {written_q} (+{quarantined_before} committed before); "
             "nothing was committed"
         )
-    tags = run.run.tags(inputs=list(inputs), rows=counts, contract=contract, extra=dict(extra_tags or {}))
+    extra = dict(extra_tags or {})
+    if metrics:
+        extra["metrics"] = as_tag(metrics)
+    tags = run.run.tags(inputs=list(inputs), rows=counts, contract=contract, extra=extra)
     result_q = None
     if quarantine is not None and staged_q is not None:
+        run.require_spark(quarantine.table.ref)
         result_q = quarantine.table.commit(
             staged_q,
             schema=quarantine.schema,
@@ -129,6 +144,7 @@ def publish(
             quarantine.schema,
             rows=result_q.rows,
         )
+    run.require_spark(target.table.ref)
     result_t = target.table.commit(
         staged_t,
         schema=target.schema,
@@ -138,7 +154,13 @@ def publish(
         replace_where=target.replace_where,
         app_transactions=target.app_transactions,
         description=target.description,
+        remove=target.remove,
     )
+    if not result_t.skipped:
+        result_t = replace(result_t, version=_own_version(target.table, result_t.version, run.run.run_id))
+    if metrics and not result_t.skipped:
+        record_metrics(run.storage, target.table.ref, result_t.version, run.run.run_id, run.job, metrics)
+    backfill_metrics(run.storage, target.table)
     run.record_output(
         target.table.ref,
         target.table.uri,
@@ -156,3 +178,12 @@ def publish(
         counts.rows_quarantined,
     )
     return Published(result_t, result_q, counts, tags)
+
+
+def _own_version(table: Table, reported: int, run_id: str) -> int:
+    """The version this run's commit created: the table's newest version may already be a concurrent
+    run's commit, so look for the newest one carrying this run's id."""
+    for record in table.history(10):
+        if record.version <= reported and record.tags.get("run_id") == run_id:
+            return record.version
+    return reported

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lake import errors
+from lake.errors import LakeNotFoundError, SparkContextDiedError, UsageError
 from lake.lineage import InputRef, RunContext
 from lake.storage import Storage
 
@@ -32,6 +34,7 @@ COMMON_OPTIONS: dict[str, str] = {
     "contracts": "folder of dataset contracts (default: the bundled schemas/)",
     "run-id": "run id to record (default: generated; on Glue the JOB_RUN_ID)",
     "kms-key-id": "KMS key for the Delta log and driver-written files on S3 (default: $LAKEPREP_KMS_KEY_ID)",
+    "debug": "show Python and Java tracebacks on the terminal (default: one line, traceback in a log file)",
     "JOB_NAME": "set by AWS Glue; enables awsglue Job.init/commit",
 }
 
@@ -50,7 +53,7 @@ class JobArgs:
     def require(self, name: str) -> str:
         value = self.values.get(name)
         if not value:
-            raise SystemExit(f"missing required argument --{name}")
+            raise UsageError(f"missing required argument --{name}")
         return value
 
     def flag(self, name: str) -> bool:
@@ -67,7 +70,7 @@ class JobArgs:
         try:
             return int(value)
         except ValueError:
-            raise SystemExit(f"--{name} must be an integer, got {value!r}") from None
+            raise UsageError(f"--{name} must be an integer, got {value!r}") from None
 
 
 def parse_args(argv: Sequence[str]) -> JobArgs:
@@ -118,6 +121,40 @@ def _on_glue(args: JobArgs) -> bool:
     return True
 
 
+def _failure(exc: BaseException | None) -> BaseException | None:
+    """The error a run ended with; ``SystemExit`` counts unless its status is 0."""
+    if not isinstance(exc, SystemExit):
+        return exc
+    if exc.code in (0, None):
+        return None
+    return UsageError(exc.code) if isinstance(exc.code, str) else RuntimeError(f"exit status {exc.code}")
+
+
+def spark_alive(spark: SparkSession) -> bool:
+    """Whether a classic session's driver JVM answers; a killed JVM breaks the py4j gateway."""
+    jsc = getattr(spark, "_jsc", None)
+    if jsc is None:  # not a py4j session (Spark Connect): nothing to check from here
+        return True
+    try:
+        return not bool(jsc.sc().isStopped())
+    except Exception:
+        return False
+
+
+def require_lake(storage: Storage) -> None:
+    """``--lake`` must exist (only ``lakeprep sample`` and ``demo`` create one): a typo fails in one line
+    instead of running against a new empty lake."""
+    if storage.exists(storage.root):
+        return
+    if storage.is_s3:
+        bucket = storage.root[len("s3://") :].split("/", 1)[0]
+        if not storage.exists(f"s3://{bucket}"):
+            raise LakeNotFoundError(f"--lake {storage.root}: no bucket {bucket!r} at {errors.s3_endpoint()}")
+    raise LakeNotFoundError(
+        f"--lake {storage.root}: no lake there (`lakeprep sample --lake {storage.root}` creates one)"
+    )
+
+
 class JobRun:
     """Context of one job run: arguments, session, lake, run identity, lineage observers."""
 
@@ -140,18 +177,32 @@ class JobRun:
         self._observers = list(observers) if observers is not None else None
         self._glue_job: Any = None
         self._spark: SparkSession | None = None
+        # Run as a script (spark-submit, EMR): errors end the process with one line and an exit code.
+        self._owns_process = argv is None
 
     # ------------------------------------------------------------------------------ lifecycle
     def __enter__(self) -> JobRun:
         if "help" in self.args.values or "-h" in self.argv:
             print(self.usage())
             raise SystemExit(0)
+        if "debug" in self.args.values and self.args.flag("debug"):
+            errors.enable_debug()
+        try:
+            self._start()
+        except Exception as exc:
+            self._end_process(exc)
+            raise
+        return self
+
+    def _start(self) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("py4j").setLevel(logging.WARNING)
         if self.args.get("kms-key-id"):
             os.environ["LAKEPREP_KMS_KEY_ID"] = self.args.require("kms-key-id")
         self.storage = Storage.resolve(self.args.get("lake"))
+        require_lake(self.storage)
         on_glue = _on_glue(self.args)
+        self._owns_process = self._owns_process and not on_glue
         params = {k: v for k, v in self.args.values.items() if k in self.options and k != "JOB_NAME"}
         run_id = self.args.get("run-id") or self.args.get("JOB_RUN_ID")
         self.run = RunContext.start(self.job, params, run_id=run_id, runtime="glue" if on_glue else "spark")
@@ -164,19 +215,54 @@ class JobRun:
         for observer in self._observers:
             observer.started(self)
         log.info("%s run %s on lake %s", self.job, self.run.run_id, self.storage.root)
-        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        error = exc if exc_type is not None and not issubclass(exc_type, SystemExit) else None
+        error = _failure(exc)
+        if not isinstance(error, SparkContextDiedError) and not self.spark_alive():
+            # The root cause, whatever a later py4j call (an unpersist in a finally) raised on top.
+            died = SparkContextDiedError(
+                f"{self.job}: the Spark driver JVM died during the run (killed or out of memory); "
+                "nothing more was committed"
+            )
+            died.__cause__ = error
+            error = died
         for observer in self._observers or []:
             try:
                 observer.finished(self, error)
             except Exception:  # lineage must never mask the job's own outcome
                 log.exception("lineage observer failed")
-        if error is None and self._glue_job is not None:
-            self._glue_job.commit()
+        if error is None:
+            if self._glue_job is not None:
+                self._glue_job.commit()
+            return
+        if exc is None:
+            self._end_process(error)
+            raise error
+        if not isinstance(exc, SystemExit):
+            self._end_process(error)
+
+    def _end_process(self, exc: BaseException) -> None:
+        """Under spark-submit (the script owns the process): one line, the traceback in a log, exit.
+        In-process callers (tests, notebooks) and Glue get the exception itself."""
+        if not self._owns_process:
+            return
+        run = getattr(self, "run", None)
+        name = f"{self.job}-{run.run_id}" if run is not None else self.job
+        raise SystemExit(errors.report(exc, name)) from None
+
+    def spark_alive(self) -> bool:
+        """Whether the run's Spark driver JVM still answers (True when no session was started)."""
+        return self._spark is None or spark_alive(self._spark)
+
+    def require_spark(self, before: str) -> None:
+        """Called right before each commit: a run whose JVM died commits nothing more."""
+        if not self.spark_alive():
+            raise SparkContextDiedError(
+                f"{self.job}: the Spark driver JVM died (killed or out of memory) before {before} "
+                "was committed; nothing more is committed, re-run the job"
+            )
 
     def _init_glue(self) -> None:
         from awsglue.context import GlueContext
@@ -217,7 +303,7 @@ class JobRun:
         names = self.args.list("dataset") or sorted(contracts)
         unknown = sorted(set(names) - set(contracts))
         if unknown:
-            raise SystemExit(f"no contract for dataset(s) {unknown}; known: {sorted(contracts)}")
+            raise UsageError(f"--dataset: no contract for {unknown}; known: {sorted(contracts)}")
         return contracts, names
 
     # ------------------------------------------------------------------------------ lineage

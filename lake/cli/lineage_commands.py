@@ -10,7 +10,7 @@ import typer
 from rich.table import Table as RichTable
 from rich.tree import Tree
 
-from lake.cli.common import LakeOption, console, storage_for, table_ref
+from lake.cli.common import LakeOption, console, table_ref
 from lake.trace import LineageNode, trace
 
 
@@ -56,9 +56,8 @@ def lineage(
     as_json: Annotated[bool, typer.Option("--json", help="Print the tree as JSON for tools")] = False,
 ) -> None:
     """Walk a table version's lineage back through cleaned and raw versions to the landed files."""
-    storage = storage_for(lake)
-    table = table_ref(storage, ref)
-    root = trace(storage, table.ref, version)
+    table = table_ref(lake, ref)
+    root = trace(table.storage, table.ref, version)
     if as_json:
         print(json.dumps(root.as_dict(), indent=2))
         return
@@ -82,8 +81,8 @@ def drift(
     from lake.features.spec import recorded_spec
     from lake.spark import local_session
 
-    storage = storage_for(lake)
-    table = table_ref(storage, ref)
+    table = table_ref(lake, ref)
+    storage = table.storage
     if table.zone != "features":
         raise typer.BadParameter(f"{table.ref}: drift compares versions of a features table")
     tags = table.commit_tags(to_version)

@@ -1,4 +1,8 @@
-"""The metrics table: one row per (run, table, metric[, column|rule]), and anomalies against history."""
+"""The metrics table: one row per (table, version, metric[, column|rule]), and anomalies against history.
+
+Metrics are written once per (table, version) after the commit that created that version, which
+also carries them in its lineage tags; a run killed in between leaves them in the tags, and the
+next run of the job writes the missing rows from there (``backfill_metrics``)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import datetime as dt
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -124,18 +129,34 @@ def find_anomalies(
     return found
 
 
-def append_metrics(
-    storage: Storage, run: RunContext, table: str, table_version: int | None, metrics: Sequence[Metric]
-) -> None:
+def metrics_app_id(table: str, version: int) -> str:
+    """The Delta app transaction that marks the metrics of one table version as written."""
+    return f"metrics:{table}@{version}"
+
+
+def as_tag(metrics: Sequence[Metric]) -> list[list[Any]]:
+    """Metrics as carried in the commit that produced them (compact, JSON-serialisable)."""
+    return [[m.metric, m.subject, m.value] for m in metrics]
+
+
+def _from_tag(items: Sequence[Sequence[Any]]) -> list[Metric]:
+    return [Metric(str(name), subject, float(value)) for name, subject, value in items]
+
+
+def record_metrics(
+    storage: Storage, table: str, version: int, run_id: str, job: str, metrics: Sequence[Metric]
+) -> bool:
+    """Write the metrics of ``table`` at ``version`` once: keyed by (table, version) with a Delta app
+    transaction on the metrics table, so a concurrent or repeated run adds nothing. True if written."""
     now = dt.datetime.now(dt.timezone.utc)
     data = pa.Table.from_pylist(
         [
             {
                 "recorded_at": now,
-                "run_id": run.run_id,
-                "job": run.job,
+                "run_id": run_id,
+                "job": job,
                 "table": table,
-                "table_version": table_version,
+                "table_version": version,
                 "metric": m.metric,
                 "subject": m.subject,
                 "value": m.value,
@@ -144,4 +165,40 @@ def append_metrics(
         ],
         schema=METRICS_SCHEMA,
     )
-    metrics_table(storage).append_arrow(data, tags=run.tags(inputs=[], extra={"metrics_for": table}))
+    result = metrics_table(storage).append_arrow(
+        data,
+        tags={"job": job, "run_id": run_id, "metrics_for": {"table": table, "version": version}},
+        app_transactions=[(metrics_app_id(table, version), version)],
+    )
+    return not result.skipped
+
+
+def backfill_metrics(storage: Storage, table: Table, last: int = 20) -> list[int]:
+    """Write the metrics a commit carries in its tags when the metrics table lacks them (a run killed
+    between its commit and its metrics write); the versions repaired."""
+    if not table.exists():
+        return []
+    carried = [r for r in table.history(last) if r.tags.get("metrics") is not None]
+    if not carried:
+        return []
+    store = metrics_table(storage)
+    done = store.app_versions(metrics_app_id(table.ref, r.version) for r in carried)
+    repaired = []
+    for record in reversed(carried):  # oldest first, as they were committed
+        if done[metrics_app_id(table.ref, record.version)] is not None:
+            continue
+        metrics = _from_tag(record.tags["metrics"])
+        job, run_id = str(record.tags.get("job", "")), str(record.tags.get("run_id", ""))
+        if record_metrics(storage, table.ref, record.version, run_id, job, metrics):
+            repaired.append(record.version)
+    return repaired
+
+
+def append_metrics(
+    storage: Storage, run: RunContext, table: str, table_version: int | None, metrics: Sequence[Metric]
+) -> None:
+    """Metrics of a run that committed ``table_version`` itself (never of a commit it skipped: those are
+    the committing run's); idempotent per (table, version)."""
+    if table_version is None:
+        return
+    record_metrics(storage, table, table_version, run.run_id, run.job, metrics)
