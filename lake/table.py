@@ -467,15 +467,11 @@ class Table:
 
     # ------------------------------------------------------------------------------ upkeep
     def vacuum(self, retention_hours: int = 168, dry_run: bool = True) -> list[str]:
-        """Remove files no version within the retention references, and orphans of killed runs."""
-        return list(
-            self.snapshot().vacuum(
-                retention_hours=retention_hours,
-                dry_run=dry_run,
-                enforce_retention_duration=False,
-                full=True,
-            )
-        )
+        """Remove data files no version needs: orphans of finished runs at once, files a past version
+        referenced after the retention (``lake.maintenance`` has the rules). The files removed."""
+        from lake.maintenance import vacuum
+
+        return vacuum(self, retention_hours, dry_run)
 
 
 def _delta_schema(schema: pa.Schema) -> Any:

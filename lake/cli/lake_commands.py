@@ -11,6 +11,7 @@ from rich.table import Table as RichTable
 from lake.cli.common import LakeOption, console, err_console, storage_for, table_ref, when
 from lake.contracts import load_contracts
 from lake.launch import run_job
+from lake.maintenance import vacuum_lake
 from lake.paths import contracts_dir
 from lake.quality.metrics import Metric, find_anomalies, history
 from lake.sample import DATASETS, land_sample
@@ -213,18 +214,29 @@ def _in_runs(past: Any, run_ids: list[str]) -> Any:
 
 def vacuum(
     lake: LakeOption = None,
-    retention_hours: Annotated[int, typer.Option(help="Keep files a version this recent still needs")] = 168,
+    retention_hours: Annotated[
+        int, typer.Option(help="Keep files a past version referenced for this long after their removal")
+    ] = 168,
     apply: Annotated[bool, typer.Option("--apply", help="Delete (default: only list what would go)")] = False,
 ) -> None:
-    """Remove data files no retained version references, including orphans of killed runs."""
+    """Remove data files no version needs: orphans of finished or killed runs at once (never those of a
+    run still going), files a past version referenced once removed longer ago than the retention."""
     storage = storage_for(lake)
+    plans = vacuum_lake(storage, retention_hours, dry_run=not apply)
     table = RichTable(title=("removed" if apply else "would remove (dry run; --apply deletes)"))
-    table.add_column("table")
-    table.add_column("files", justify="right")
-    total = 0
-    for item in list_tables(storage):
-        removed = item.vacuum(retention_hours=retention_hours, dry_run=not apply)
-        total += len(removed)
-        if removed:
-            table.add_row(item.ref, str(len(removed)))
-    console.print(table if total else "nothing to vacuum")
+    for column in ("table", "files", "orphans", "expired", "waiting (run may be going)"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    shown = [(t, p) for t, p in plans if p.files or p.waiting]
+    for item, plan in shown:
+        table.add_row(
+            item.ref,
+            str(len(plan.files)),
+            str(len(plan.orphans)),
+            str(len(plan.expired)),
+            str(len(plan.waiting)),
+        )
+    console.print(table if shown else "nothing to vacuum")
+    leftovers = sum(len(p.leftovers) + len(p.empty_dirs) for _, p in plans)
+    if leftovers:
+        verb = "removed" if apply else "would go"
+        console.print(f"and {leftovers} sidecar(s), _temporary leftover(s) or empty folder(s) {verb}")
