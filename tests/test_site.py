@@ -406,6 +406,13 @@ def test_site_escapes_hides_pii_and_rebuilds_only_what_changed(
     assert table_page("raw/trips") in third.kept
     assert "v3" in (out / table_page("cleaned/trips")).read_text()
 
+    shutil.rmtree(trips.uri("raw", "trips"))  # a table dropped from the lake leaves the site too
+    fourth = build_site(trips, out, contracts={"trips": contract})
+    assert fourth.tables == len(tables) - 1
+    assert not (out / table_page("raw/trips")).exists()
+    assert not (out / lineage_page("raw/trips")).exists()
+    assert 'data-table="raw/trips"' not in (out / "index.html").read_text()
+
 
 def test_site_of_many_versions_is_incremental(lake: Storage, tmp_path: Path) -> None:
     """A table with many commits copied to many tables; the second build reads only each log's head.

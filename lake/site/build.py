@@ -230,9 +230,20 @@ class SiteBuilder:
         self._features([t for t in tables if t.zone == "features"], summaries)
         self.render("campaigns.html", "campaigns.html", title="labelling", campaigns=self._campaign_views())
         self.render("index.html", "index.html", title="tables", tables=summaries, lineage=lineage)
+        self._forget(set(self.written) | set(self.kept), {s.ref for s in summaries})
         self.state["format"] = SITE_FORMAT
         _write(self.out / STATE_FILE, json.dumps(self.state, sort_keys=True))
         return SiteBuild(self.out, len(tables), self.written, self.kept, time.monotonic() - started)
+
+    def _forget(self, pages: set[str], tables: set[str]) -> None:
+        """Remove the pages (and kept commits) of tables that no longer exist."""
+        for target in [t for t in self.state.get("pages", {}) if t not in pages]:
+            (self.out / target).unlink(missing_ok=True)
+            del self.state["pages"][target]
+        kept = {f"{slug(ref)}.json" for ref in tables}
+        for commits in (self.out / STATE_DIR).glob("*.json"):
+            if commits.name not in kept:
+                commits.unlink()
 
     def _table(
         self,
