@@ -149,7 +149,7 @@ def test_failed_stage_stops_the_run_and_the_next_run_resumes_there(tmp_path: Pat
     assert (
         "ContractViolationError: cleaned/flights: dataset rule(s) failed, nothing was committed" in reason[0]
     )
-    assert "has_rows" in reason[0]
+    assert "300 rows out, expected [100000000, inf]" in reason[0]  # the broken rule's bounds, the landed rows
     assert "Traceback" not in failed.output
     assert "stopped at clean" in failed.output
     state = last_run(storage, "default")
