@@ -1,8 +1,24 @@
 """Delta per-file statistics (numRecords, minValues, maxValues, nullCount) from Parquet footers.
 
 Only footers are read, never data pages, so this costs one small read per file. Values follow the
-Delta protocol's JSON encoding; a column whose statistics are incomplete or not safely
-representable is left out (readers then simply do not skip on it), never guessed.
+Delta protocol's JSON encoding, and are written so that no reader misreads them:
+
+- delta-rs' pyarrow dataset turns every column's min/max into a fragment guarantee and treats a
+  missing one as ``col >= null``, which prunes the file. So each file either has a bound for every
+  column a reader expects one for (all but binaries and nested fields; an all-null column
+  needs only its ``nullCount``), or no ``minValues``/``maxValues`` at all (readers then read it).
+  ``nullCount`` is written for every column, since a bound without it hides null rows.
+- Strings longer than 32 characters are truncated as Delta's own writer does: the prefix is the
+  min, the prefix followed by a tie-breaker (U+007F or U+10FFFF) the max, both in code points (UTF-8
+  byte order, the order every reader compares strings in), so a bound never splits a character.
+- A float column holding NaN has no bound every engine agrees on (NaN sorts last in DataFusion,
+  polars and Spark, and compares false in pyarrow): such a file gets no min/max. Parquet writers
+  other than parquet-mr (Spark's) leave NaN out of footer bounds, so their floats are not trusted.
+- ±inf are written as the JSON strings ``"Infinity"``/``"-Infinity"`` (a bare token breaks the log
+  for every reader); a zero min is written as -0.0 and a zero max as +0.0, as the Parquet spec says,
+  because DataFusion prunes with a total order (-0.0 < +0.0).
+- Timestamps have millisecond precision (the min rounded down, the max up), decimals are exact
+  JSON numbers.
 """
 
 from __future__ import annotations
@@ -10,80 +26,163 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pyarrow.parquet as pq
 
-# Delta truncates string statistics; leaving long strings out is always correct.
-_MAX_STRING_STAT = 32
+STRING_PREFIX = 32  # characters kept in string statistics, as Delta's writer does
+_ASCII_MAX = "\x7f"
+_UTF8_MAX = "\U0010ffff"
 
 
-def _encode(value: Any, is_max: bool) -> Any | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return None  # Delta keeps no min/max for booleans
-    if isinstance(value, int):
+class _UnboundedError(Exception):
+    """A column has values but no bound that every reader reads correctly."""
+
+
+def truncate_min(value: str) -> str:
+    """A lower bound of every string starting with ``value``'s prefix."""
+    return value[:STRING_PREFIX]
+
+
+def truncate_max(value: str) -> str:
+    """An upper bound of ``value`` no longer than the prefix plus one tie-breaker where possible.
+
+    The prefix is extended past U+10FFFF characters (nothing sorts after them); the next character
+    is then replaced by a larger one, so the bound is strictly greater than anything with that
+    prefix. A string of nothing but U+10FFFF past the prefix is its own bound."""
+    if len(value) <= STRING_PREFIX:
         return value
+    end = STRING_PREFIX
+    while end < len(value) and value[end] == _UTF8_MAX:
+        end += 1
+    if end == len(value):
+        return value
+    return value[:end] + (_ASCII_MAX if value[end] < _ASCII_MAX else _UTF8_MAX)
+
+
+def _json_float(value: float, is_max: bool) -> str:
+    if math.isnan(value):
+        raise _UnboundedError
+    if math.isinf(value):
+        return json.dumps("Infinity" if value > 0 else "-Infinity")
+    if value == 0.0:
+        return "0.0" if is_max else "-0.0"
+    return json.dumps(value)
+
+
+def _json_timestamp(value: dt.datetime, is_max: bool) -> str:
+    aware = value.tzinfo is not None
+    if aware:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    if is_max and value.microsecond % 1000:
+        try:
+            value += dt.timedelta(microseconds=1000 - value.microsecond % 1000)
+        except OverflowError:  # 9999-12-31T23:59:59.999xxx: no larger millisecond exists
+            raise _UnboundedError from None
+    return json.dumps(value.isoformat(timespec="milliseconds") + ("Z" if aware else ""))
+
+
+def _json_value(value: Any, is_max: bool) -> str:
+    """The JSON text of a bound; raises _UnboundedError when no safe one exists."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return _json_float(value, is_max)
     if isinstance(value, Decimal):
-        return None  # avoid float rounding that could make skipping wrong
+        if not value.is_finite():
+            raise _UnboundedError
+        return format(value, "f")
     if isinstance(value, str):
-        return value if len(value) <= _MAX_STRING_STAT else None
+        return json.dumps(truncate_max(value) if is_max else truncate_min(value), ensure_ascii=False)
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        if is_max and value.microsecond % 1000:
-            # Delta timestamps stats have millisecond precision: round the max up so it stays an upper bound.
-            value = value + dt.timedelta(microseconds=1000 - value.microsecond % 1000)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        return _json_timestamp(value, is_max)
     if isinstance(value, dt.date):
-        return value.isoformat()
-    return None  # bytes and other types: no safe Delta encoding
+        return json.dumps(value.isoformat())
+    raise _UnboundedError
+
+
+def _has_bounds(column: pq.ColumnSchema) -> bool:
+    """Whether Delta readers expect min/max for this column (not binaries or nested fields)."""
+    physical = column.physical_type
+    logical = column.logical_type.type
+    if logical in ("TIME", "INTERVAL", "UUID", "FLOAT16"):
+        return False
+    if physical == "BYTE_ARRAY":
+        return logical in ("STRING", "ENUM", "JSON")
+    if physical == "FIXED_LEN_BYTE_ARRAY":
+        return logical == "DECIMAL"
+    return True
+
+
+@dataclass(frozen=True)
+class _Footer:
+    """One column's footer statistics over all row groups."""
+
+    nulls: int | None  # None when a row group has no null count
+    bounds: tuple[Any, Any] | None  # None when some non-null value has no trustworthy bound
+
+
+def _footer(metadata: pq.FileMetaData, index: int, floats_trusted: bool) -> _Footer:
+    nulls = 0
+    lows: list[Any] = []
+    highs: list[Any] = []
+    complete = True
+    for group in range(metadata.num_row_groups):
+        chunk = metadata.row_group(group).column(index)
+        stats = chunk.statistics
+        if stats is None or not stats.has_null_count:
+            return _Footer(None, None)
+        nulls += stats.null_count
+        if stats.has_min_max:
+            lows.append(stats.min)
+            highs.append(stats.max)
+        elif stats.null_count != chunk.num_values:
+            complete = False
+    floats = [v for v in lows + highs if isinstance(v, float)]
+    if floats and (not floats_trusted or any(math.isnan(v) for v in floats)):
+        complete = False
+    return _Footer(nulls, (min(lows), max(highs)) if lows and complete else None)
 
 
 def file_stats(metadata: pq.FileMetaData) -> str:
     """The ``stats`` JSON string of a Delta add action for one Parquet file."""
-    stats: dict[str, Any] = {
-        "numRecords": metadata.num_rows,
-        "minValues": {},
-        "maxValues": {},
-        "nullCount": {},
-    }
+    rows = metadata.num_rows
+    # parquet-mr orders NaN last (Double.compare), so a NaN shows as the footer max; other writers
+    # leave NaN out of the bounds, as the Parquet spec says, and their float bounds cannot be trusted.
+    floats_trusted = (metadata.created_by or "").startswith("parquet-mr")
+    null_count: dict[str, str] = {}
+    lows: dict[str, str] = {}
+    highs: dict[str, str] = {}
+    bounded = True  # every column that needs bounds has them
     schema = metadata.schema
     for index in range(metadata.num_columns):
         column = schema.column(index)
         path = column.path
         if "." in path:  # nested (map/list/struct) leaves: Delta stats cover top-level primitives only
             continue
-        mins: list[Any] = []
-        maxs: list[Any] = []
-        nulls = 0
-        complete = metadata.num_row_groups > 0
-        for group in range(metadata.num_row_groups):
-            chunk = metadata.row_group(group).column(index)
-            st = chunk.statistics
-            if st is None or not st.has_null_count:
-                complete = False
-                break
-            nulls += st.null_count
-            if st.has_min_max:
-                mins.append(st.min)
-                maxs.append(st.max)
-            elif st.null_count != chunk.num_values:
-                complete = False  # values present but no bounds recorded
-        if metadata.num_rows == 0:
-            stats["nullCount"][path] = 0
+        footer = _footer(metadata, index, floats_trusted)
+        if footer.nulls is not None:
+            null_count[path] = str(footer.nulls)
+        if not _has_bounds(column) or footer.nulls == rows:  # all null: the null count says it all
             continue
-        if not complete:
-            continue
-        stats["nullCount"][path] = nulls
-        if mins:
-            lo = _encode(min(mins), is_max=False)
-            hi = _encode(max(maxs), is_max=True)
-            if lo is not None and hi is not None:
-                stats["minValues"][path] = lo
-                stats["maxValues"][path] = hi
-    return json.dumps(stats, separators=(",", ":"))
+        try:
+            if footer.nulls is None or footer.bounds is None:
+                raise _UnboundedError
+            lows[path] = _json_value(footer.bounds[0], is_max=False)
+            highs[path] = _json_value(footer.bounds[1], is_max=True)
+        except _UnboundedError:
+            bounded = False
+    parts = [f'"numRecords":{rows}']
+    if bounded:
+        parts += [f'"minValues":{_object(lows)}', f'"maxValues":{_object(highs)}']
+    parts.append(f'"nullCount":{_object(null_count)}')
+    return "{" + ",".join(parts) + "}"
+
+
+def _object(members: dict[str, str]) -> str:
+    """A JSON object from already encoded member values (decimals must stay exact numbers)."""
+    return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{v}" for k, v in members.items()) + "}"
