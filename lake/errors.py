@@ -41,6 +41,9 @@ _ACTIONABLE = {
     "UsageError",
 }
 
+# Spark's own errors about what the user wrote (``--where``, a feature spec's SQL): their first line.
+_SPARK_ACTIONABLE = {"AnalysisException", "ParseException"}
+
 # What an unreachable or refusing object store looks like from pyarrow, delta-rs, boto3 and S3A.
 _S3_PATTERNS = (
     r"AWS Error [A-Z_]+",
@@ -105,8 +108,9 @@ def _s3_summary(text: str) -> str:
         r"(NoSuchBucket[^\n]{0,160})",
         r"(AccessDenied[^\n]{0,160})",
         r"(InvalidAccessKeyId[^\n]{0,160})",
-        r"(Couldn't connect to server|Connection refused|Could not resolve host[^\n]{0,80})",
+        r"(Unable to execute HTTP request: [^\n]{0,160}?failed: [^:\n]{0,80})",
         r"(Unable to execute HTTP request: [^\n]{0,160})",
+        r"(Couldn't connect to server|Connection refused|Could not resolve host[^\n]{0,80})",
         r"(UnknownHostException: [^\n]{0,120})",
         r"(AWS Error [A-Z_]+[^\n]{0,200})",
         r"(error sending request for url \([^)]{0,160}\))",
@@ -123,9 +127,11 @@ def describe(exc: BaseException) -> str | None:
         name = type(item).__name__
         if name in _ACTIONABLE or isinstance(item, (UsageError, LakeNotFoundError, SparkContextDiedError)):
             return str(item).strip() or name
+        if name in _SPARK_ACTIONABLE:
+            return _first_line(str(item))
     text = "\n".join(str(item) for item in _chain(exc))
     if _S3_RE.search(text):
-        return f"cannot use the object store at {s3_endpoint()}: {_s3_summary(text)}"
+        return f"cannot use the object store ({s3_endpoint()}): {_s3_summary(text)}"
     for item in _chain(exc):
         if isinstance(item, (FileNotFoundError, PermissionError, IsADirectoryError)):
             return str(item)

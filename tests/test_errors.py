@@ -126,3 +126,30 @@ def test_job_missing_lake_is_one_line_and_creates_nothing(tmp_path: Path) -> Non
     assert result.returncode == 2, output[-3000:]
     assert_short(output, f"--lake {missing}: no lake there")
     assert not missing.exists()
+
+
+@pytest.mark.slow
+def test_job_s3_outage_mid_run_is_a_few_lines_not_the_java_stack(
+    s3_env: S3Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    """The lake answers when the run starts (the driver's check passes), then Spark's S3A cannot
+    reach the store: the run fails with the endpoint named, not with the Java stacks."""
+    from lake.sample import land_sample
+    from lake.storage import Storage
+
+    lake = Storage.resolve(f"s3://{s3_bucket}/lake")
+    land_sample(lake, datasets=["airlines"])
+    port = closed_port()
+    result = spark_submit(
+        "ingest",
+        ["--lake", lake.root, "--dataset", "airlines"],
+        conf={
+            "spark.hadoop.fs.s3a.endpoint": f"http://127.0.0.1:{port}",
+            "spark.hadoop.fs.s3a.attempts.maximum": "1",
+            "spark.hadoop.fs.s3a.retry.limit": "1",
+            "spark.hadoop.fs.s3a.connection.establish.timeout": "2000",
+        },
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert_short(output, f"127.0.0.1:{port}", most=6)
