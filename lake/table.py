@@ -24,7 +24,7 @@ import time
 import urllib.parse
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -322,11 +322,13 @@ class Table:
         replace_where: Mapping[str, str] | None = None,
         app_transactions: Sequence[tuple[str, int]] = (),
         description: str | None = None,
+        remove: Sequence[str] = (),
     ) -> CommitResult:
         """Commit staged files (or none) in one transaction with lineage tags and app transactions.
 
         ``overwrite`` replaces the table, or only the partitions matching ``replace_where``;
-        ``replace_partitions`` replaces exactly the partitions the staged files belong to.
+        ``replace_partitions`` replaces exactly the partitions the staged files belong to; ``remove``
+        (relative paths of current files) drops those files in the same commit (a rewrite of some files).
         """
         _failpoint("before_commit", self.ref)
         if self.has_committed(app_transactions):
@@ -367,6 +369,7 @@ class Table:
         actions: list[AddAction | RemoveAction] = list(adds)
         write_mode = mode
         filters = None
+        actions += self._file_removals(snapshot, remove)
         if mode == "replace_partitions":
             actions += self._removals(snapshot, staged.partitions if staged else set())
             write_mode = "append"
@@ -395,18 +398,33 @@ class Table:
     ) -> list[RemoveAction]:
         if not partitions:
             return []
+        return self._remove_where(snapshot, lambda _path, values: tuple(sorted(values.items())) in partitions)
+
+    def _file_removals(self, snapshot: DeltaTable, paths: Sequence[str]) -> list[RemoveAction]:
+        wanted = set(paths)
+        removals = self._remove_where(snapshot, lambda path, _values: path in wanted) if wanted else []
+        if len(removals) != len(wanted):
+            raise TableError(
+                f"{self.ref}: files to replace are no longer in the table (a concurrent rewrite)"
+            )
+        return removals
+
+    @staticmethod
+    def _remove_where(
+        snapshot: DeltaTable, chosen: Callable[[str, dict[str, str | None]], bool]
+    ) -> list[RemoveAction]:
+        """Remove actions for the current files ``chosen(path, partition values)`` picks."""
         now = int(time.time() * 1000)
         removals = []
         for row in pa.table(snapshot.get_add_actions(flatten=True)).to_pylist():
+            path = urllib.parse.unquote(row["path"])
             values = {
                 k[len("partition.") :]: _as_partition_string(v)
                 for k, v in row.items()
                 if k.startswith("partition.")
             }
-            if tuple(sorted(values.items())) in partitions:
-                removals.append(
-                    RemoveAction(urllib.parse.unquote(row["path"]), True, now, row["size_bytes"], values)
-                )
+            if chosen(path, values):
+                removals.append(RemoveAction(path, True, now, row["size_bytes"], values))
         return removals
 
     def _result(self, adds: list[AddAction]) -> CommitResult:
