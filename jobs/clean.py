@@ -84,6 +84,9 @@ def clean_dataset(
         else None
     )
     incremental = added is not None
+    if added == []:  # raw versions with no rows (e.g. a landed file whose every record was quarantined)
+        log.info("%s: no new raw rows since raw v%s", contract.name, last["raw_version"])
+        return {"dataset": contract.name, "skipped": "no new raw rows", "cleaned_version": cleaned.version()}
     frame = raw.read(spark, version=raw_version, files=added)
     inputs = [InputRef(raw.ref, raw.uri, raw_version, len(added) if added is not None else None)]
     run.record_input(inputs[0], raw.arrow_schema(raw_version))

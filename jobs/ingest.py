@@ -1,8 +1,11 @@
-"""Ingest landed files (CSV, JSON lines, Parquet) into the raw zone, each file exactly once.
+"""Ingest landed files (CSV, JSON lines, Parquet) into the raw zone, each file's content exactly once.
 
 Raw keeps the landed text losslessly, plus `_source_file`, `_ingested_at`, `_run_id` and unknown
-columns in `_extra`. Broken records go to the quarantine table with their file; an unreadable
-file is named in an error while the other files are still ingested.
+columns in `_extra`. Broken records and records that do not decode go to the quarantine table with
+their file. A file re-delivered with new content replaces its earlier rows in raw (or is held back
+under `source.on_changed_file: reject`). A file that drifts from the contract or cannot be read is
+held back while the others are ingested; the run names it once (in `metrics/landing_files`) and
+fails; later runs only warn until the file or the contract changes. Empty files are recorded, not errors.
 
     spark-submit jobs/ingest.py --lake .lake [--dataset flights,weather]
 """
@@ -25,6 +28,7 @@ from lake.quality.metrics import Metric, append_metrics
 from lake.quality.rules import FAILED_RULES
 from lake.runtime import JobFailedError, JobRun
 from lake.spark import persist_on_disk
+from lake.storage import join
 from lake.table import Table
 from lake.zones.common import (
     CORRUPT,
@@ -33,6 +37,7 @@ from lake.zones.common import (
     RAW_METADATA,
     RUN_ID,
     SOURCE_FILE,
+    source_file_column,
     timestamp_literal,
     with_metadata,
 )
@@ -41,11 +46,16 @@ from lake.zones.ingest import (
     POSITION,
     UNDECODABLE,
     DriftError,
+    LandedFile,
+    Outcome,
     check_drift,
     discover,
     landing_uri,
+    ledger_entries,
     probe,
     read_landed,
+    record_outcomes,
+    still_known,
 )
 
 log = logging.getLogger("lakeprep.ingest")
@@ -56,30 +66,119 @@ UNDECODABLE_RECORD = "undecodable_record"
 
 
 def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
-    storage, spark = run.storage, run.spark
+    storage = run.storage
     raw = Table(storage, "raw", contract.name)
-    quarantine = Table(storage, "quarantine", contract.name)
     files, skipped = discover(storage, contract.name, contract)
     for reason in skipped:
         log.warning("skipping landed file %s", reason)
-    ingested = raw.app_versions(f.app_id for f in files)
-    pending = [f for f in files if ingested[f.app_id] is None]
+    recorded = raw.app_versions(app for f in files for app in (f.app_id, f.content_app_id))
+    ledger = ledger_entries(storage, contract.name)
+    outcomes: list[Outcome] = []  # decided by this run, recorded in the ledger
+    pending: list[LandedFile] = []
+    changed: list[LandedFile] = []
+    for landed in files:
+        state = _state(landed, recorded)
+        if state == "unchanged":
+            continue
+        entry = ledger.get(landed.relative)
+        if entry is not None and still_known(entry, landed, contract):
+            log.warning(
+                "%s: still %s since run %s: %s",
+                landed.relative,
+                entry["status"].replace("_", " "),
+                entry["run_id"],
+                entry["reason"],
+            )
+            continue
+        if state == "changed":
+            if contract.source.on_changed_file == "reject":
+                outcomes.append(Outcome(landed, "held_back", CHANGED_REJECTED))
+                continue
+            changed.append(landed)
+        pending.append(landed)
+    for landed in changed:
+        log.warning(
+            "%s: content changed since it was ingested: its rows in raw are replaced", landed.relative
+        )
     summary: dict[str, Any] = {
         "dataset": contract.name,
         "files_landed": len(files),
-        "files_new": len(pending),
+        "files_new": len(pending) - len(changed),
+        "files_changed": len(changed),
     }
-    if not pending:
+    counts, version = RowCounts(0, 0, 0), None
+    if pending:
+        counts, version = _ingest_files(run, contract, pending, changed, recorded, outcomes)
+    else:
         log.info("%s: no new landed files (%d already ingested)", contract.name, len(files))
-        return summary | {"rows_in": 0, "rows_out": 0, "rows_quarantined": 0, "unreadable": []}
+    record_outcomes(storage, run.run.run_id, contract, outcomes, version)
+    for outcome in outcomes:
+        level = logging.INFO if outcome.status == "ingested" else logging.WARNING
+        log.log(level, "%s: %s", outcome.status.replace("_", " "), outcome.line())
+    return summary | {
+        "rows_in": counts.rows_in,
+        "rows_out": counts.rows_out,
+        "rows_quarantined": counts.rows_quarantined,
+        "raw_version": version,
+        "files": {o.file.relative: o.status for o in outcomes},
+        "held_back": [o.line() for o in outcomes if o.status == "held_back"],
+        "unreadable": [o.line() for o in outcomes if o.status == "unreadable"],
+    }
 
+
+CHANGED_REJECTED = (
+    "its content changed since it was ingested; raw keeps the earlier rows (source.on_changed_file: reject)"
+)
+
+
+def _state(landed: LandedFile, recorded: dict[str, int | None]) -> str:
+    """new, unchanged (this content is in raw) or changed (raw holds an earlier content of the name).
+
+    Files ingested before content identities were recorded count as unchanged while their
+    modification time is the one recorded."""
+    version = recorded[landed.app_id]
+    if version is None:
+        return "new"
+    content = recorded[landed.content_app_id]
+    if content == landed.content_version or (content is None and version == landed.mtime_ms):
+        return "unchanged"
+    return "changed"
+
+
+def _ingest_files(
+    run: JobRun,
+    contract: Contract,
+    pending: list[LandedFile],
+    changed: list[LandedFile],
+    recorded: dict[str, int | None],
+    outcomes: list[Outcome],
+) -> tuple[RowCounts, int | None]:
+    """Probe, read and commit the pending files; append each file's outcome. The counts and the raw
+    version committed (None when nothing was)."""
+    storage, spark = run.storage, run.spark
+    raw = Table(storage, "raw", contract.name)
+    quarantine = Table(storage, "quarantine", contract.name)
     with ThreadPoolExecutor(max_workers=16) as pool:
         probes = list(pool.map(lambda f: probe(storage, f, contract), pending))
-    unreadable = [f"{p.file.relative}: {p.error}" for p in probes if p.error]
-    readable = [p for p in probes if p.error is None]
-    drift = check_drift(readable, contract)
+    for item in probes:
+        if item.error:
+            outcomes.append(Outcome(item.file, "unreadable", item.error))
+        elif item.empty:
+            outcomes.append(Outcome(item.file, "empty", "no bytes or only blank lines"))
+        elif item.held_back:
+            outcomes.append(Outcome(item.file, "held_back", item.held_back))
+    candidates = [p for p in probes if p.error is None and not p.empty and p.held_back is None]
+    drift = check_drift(candidates, contract)
     for warning in drift.warnings:
         log.warning("%s", warning)
+    outcomes += [
+        Outcome(p.file, "held_back", drift.held_back[p.file.relative])
+        for p in candidates
+        if p.file.relative in drift.held_back
+    ]
+    readable = [p for p in candidates if p.file.relative not in drift.held_back]
+    if not readable:
+        return RowCounts(0, 0, 0), None
 
     moment = dt.datetime.now(dt.timezone.utc)
     landed = read_landed(spark, readable, contract)
@@ -110,41 +209,49 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
             .collect()
         )
         per_file = _per_file(per_block)
-        if contract.drift.new_columns == "fail":
-            # CSV and Parquet headers were checked up front; JSON keys are only known row by row.
-            drifting = sorted(
-                p.file.relative
-                for p in readable
-                if p.file.uri in per_file and per_file[p.file.uri]["with_extra"]
-            )
-            if drifting:
-                raise DriftError(
-                    f"{contract.name}: records with keys not in the contract in {drifting} (drift.new_columns: fail)"
-                )
-        rows_in = sum(r["rows"] for r in per_file.values())
-        rejected_total = sum(r["rejected"] for r in per_file.values())
-        counts = RowCounts(rows_in, rows_in - rejected_total, rejected_total)
-
-        # Files whose rejected rows a killed earlier attempt already committed to quarantine.
-        txns = tuple((p.file.app_id, p.file.mtime_ms) for p in readable)
-        in_quarantine = quarantine.app_versions(p.file.app_id for p in readable)
-        done = {p.file.uri: p.file.app_id for p in readable if in_quarantine[p.file.app_id] is not None}
-        before = sum(per_file[uri]["rejected"] for uri in done if uri in per_file)
-        names = {p.file.uri: p.file.relative for p in readable}
-        for uri, counts_of_file in per_file.items():
-            if counts_of_file["undecodable"]:
+        kept = []
+        for item in readable:
+            found = per_file.get(item.file.uri)
+            if found is None:
+                outcomes.append(Outcome(item.file, "empty", "no records (a header only)"))
+            elif contract.drift.new_columns == "fail" and found["with_extra"]:
+                # CSV and Parquet headers were checked up front; JSON keys are only known row by row.
+                reason = f"{found['with_extra']} record(s) with keys not in contract {contract.name} (drift.new_columns: fail)"
+                outcomes.append(Outcome(item.file, "held_back", reason))
+            else:
+                kept.append(item.file)
+        if not kept:
+            return RowCounts(0, 0, 0), None
+        for landed_file in kept:
+            if per_file[landed_file.uri]["undecodable"]:
                 log.warning(
                     "%s: %d record(s) not valid %s, quarantined with their bytes (base64)%s",
-                    names.get(uri, uri),
-                    counts_of_file["undecodable"],
+                    landed_file.relative,
+                    per_file[landed_file.uri]["undecodable"],
                     contract.source.encoding,
-                    ""
-                    if contract.source.encoding != "UTF-8"
-                    else "; declare source.encoding if it has another",
+                    "; declare source.encoding if the file has another"
+                    if contract.source.encoding == "UTF-8"
+                    else "",
                 )
-        bad = frame.where(rejected_row & ~F.col(SOURCE_FILE).isin(list(done)))
+        uris = [f.uri for f in kept]
+        frame_kept = frame.where(F.col(SOURCE_FILE).isin(uris)) if len(kept) < len(readable) else frame
+        rows_in = sum(per_file[u]["rows"] for u in uris)
+        rejected_total = sum(per_file[u]["rejected"] for u in uris)
+        counts = RowCounts(rows_in, rows_in - rejected_total, rejected_total)
+
+        # One app transaction per file (exactly once) and one for its content (a changed file is new).
+        txns = {f.uri: _transactions(f, recorded) for f in kept}
+        # Files whose rejected rows a killed earlier attempt already committed to quarantine.
+        done = [u for u in uris if quarantine.has_committed(txns[u])]
+        before = sum(per_file[u]["rejected"] for u in done)
+        bad = frame_kept.where(rejected_row & ~F.col(SOURCE_FILE).isin(done))
+        numbered = (
+            _with_record_numbers(spark, bad, per_block)
+            if any(per_file[u]["undecodable"] for u in uris)
+            else bad.withColumn("_record_number", F.lit(None).cast("long"))
+        )
         rejected = quarantine_rows(
-            _with_record_numbers(spark, bad, per_block),
+            numbered,
             "ingest",
             run.run.run_id,
             F.when(
@@ -161,28 +268,41 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
             moment,
         )
         raw_columns = [c.name for c in contract.columns] + RAW_METADATA.names
+        rows = frame_kept.where(~rejected_row).select(*raw_columns)
+        # A changed file's earlier rows leave raw in the same commit: the raw files holding them are
+        # rewritten without them (their other rows are staged again, unchanged).
+        replaced = [f.uri for f in changed if f in kept]
+        carried, rewritten = _rows_to_keep(spark, raw, replaced)
+        carried_rows = carried.count() if carried is not None else 0
+        if carried is not None:
+            rows = rows.unionByName(carried.select(*raw_columns))
         published = publish(
             run,
             target=Target(
                 raw,
                 with_metadata(contract.text_schema(), RAW_METADATA),
                 "append",
-                app_transactions=txns,
+                app_transactions=tuple(t for u in uris for t in txns[u]),
                 description=f"raw {contract.name}: landed text, {contract.description}",
+                remove=tuple(rewritten),
             ),
-            rows=frame.where(~rejected_row).select(*raw_columns),
+            rows=rows,
             quarantine=quarantine_target(
-                quarantine, "ingest", "append", [t for t in txns if t[0] not in done.values()]
+                quarantine, "ingest", "append", [t for u in uris if u not in done for t in txns[u]]
             ),
             rejected=rejected,
-            counts=counts,
+            counts=RowCounts(
+                counts.rows_in + carried_rows, counts.rows_out + carried_rows, counts.rows_quarantined
+            ),
             inputs=[
-                InputRef(f"landing/{contract.name}", landing_uri(storage, contract.name), None, len(readable))
+                InputRef(f"landing/{contract.name}", landing_uri(storage, contract.name), None, len(kept))
             ],
             contract=(contract.name, contract.fingerprint),
             extra_tags={
-                "source_files": [p.file.relative for p in readable][:10_000],
-                "unreadable_files": unreadable,
+                "source_files": [f.relative for f in kept][:10_000],
+                "replaced_files": [f.relative for f in changed if f in kept],
+                "rows_rewritten": carried_rows,
+                "not_ingested": [o.line() for o in outcomes if o.status != "ingested"],
                 "drift": drift.warnings,
             },
             quarantined_before=before,
@@ -190,6 +310,10 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
     finally:
         frame.unpersist()
     version = published.target.version if published.target else None
+    for landed_file in kept:
+        found = per_file[landed_file.uri]
+        note = "replaced its earlier rows" if landed_file in changed else None
+        outcomes.append(Outcome(landed_file, "ingested", note, found["rows"]))
     append_metrics(
         storage,
         run.run,
@@ -199,17 +323,42 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
             Metric("rows_in", None, counts.rows_in),
             Metric("rows_out", None, counts.rows_out),
             Metric("rows_quarantined", None, counts.rows_quarantined),
-            Metric("files_ingested", None, len(readable)),
-            Metric("files_unreadable", None, len(unreadable)),
+            Metric("files_ingested", None, len(kept)),
+            Metric("files_replaced", None, len(replaced)),
+            Metric("files_unreadable", None, sum(o.status == "unreadable" for o in outcomes)),
+            Metric("files_held_back", None, sum(o.status == "held_back" for o in outcomes)),
         ],
     )
-    return summary | {
-        "rows_in": counts.rows_in,
-        "rows_out": counts.rows_out,
-        "rows_quarantined": counts.rows_quarantined,
-        "raw_version": version,
-        "unreadable": unreadable,
-    }
+    return counts, version
+
+
+def _transactions(
+    landed: LandedFile, recorded: dict[str, int | None]
+) -> tuple[tuple[str, int], tuple[str, int]]:
+    """The file's app transaction (its modification time, or one past the version recorded for an
+    earlier content, so it always moves forward) and its content identity."""
+    earlier = recorded[landed.app_id]
+    version = max(landed.mtime_ms, -1 if earlier is None else earlier + 1)
+    return (landed.app_id, version), (landed.content_app_id, landed.content_version)
+
+
+def _rows_to_keep(spark: SparkSession, raw: Table, replaced: list[str]) -> tuple[DataFrame | None, list[str]]:
+    """The raw files holding rows of the ``replaced`` landed files, and those files' other rows."""
+    if not replaced or not raw.exists():
+        return None, []
+    paths = [join(raw.uri, f) for f in raw.files()]
+    located = (
+        spark.read.parquet(*paths)
+        .where(F.col(SOURCE_FILE).isin(replaced))
+        .select(source_file_column().alias("path"))
+        .distinct()
+        .collect()
+    )
+    base = raw.uri.rstrip("/") + "/"
+    rewritten = sorted(row["path"][len(base) :] for row in located if row["path"].startswith(base))
+    if not rewritten:
+        return None, []
+    return raw.read(spark, files=rewritten).where(~F.col(SOURCE_FILE).isin(replaced)), rewritten
 
 
 def _per_file(per_block: list[Row]) -> dict[str, dict[str, int]]:
@@ -246,11 +395,14 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         contracts, names = run.contracts()
         results = [ingest_dataset(run, contracts[name]) for name in names]
         run.summary["datasets"] = results
-        problems = [f for r in results for f in r["unreadable"]]
-        if problems:
-            raise JobFailedError(
-                "unreadable landed file(s), not ingested (the others were):\n  " + "\n  ".join(problems)
+        held_back = [line for r in results for line in r["held_back"]]
+        unreadable = [line for r in results for line in r["unreadable"]]
+        if held_back or unreadable:
+            parts = [("held back", held_back), ("unreadable", unreadable)]
+            message = "landed file(s) not ingested (the others were; each is named once):" + "".join(
+                f"\n {title}:\n  " + "\n  ".join(lines) for title, lines in parts if lines
             )
+            raise (DriftError if held_back else JobFailedError)(message)
         return results
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,7 @@ from pyspark.sql import SparkSession
 
 from lake.runtime import JobFailedError
 from lake.storage import Storage
+from lake.table import Table
 from lake.zones.ingest import DriftError
 from tests.support.jobs import run_inprocess
 
@@ -106,7 +108,7 @@ def test_each_file_is_ingested_once_even_when_rerun(
     assert raw_rows(lake)["id"].to_list() == ["1", "2"]
 
 
-def test_an_unreadable_file_is_named_and_the_others_are_ingested(
+def test_an_unreadable_file_is_named_once_and_the_others_are_ingested(
     spark: SparkSession, lake: Storage, contracts: Path
 ) -> None:
     land(lake, "good.csv", b"id,name,price\n1,apple,1.5\n")
@@ -115,13 +117,20 @@ def test_an_unreadable_file_is_named_and_the_others_are_ingested(
     with pytest.raises(JobFailedError, match=r"(?s)things/broken\.csv\.gz: .*things/broken\.parquet: "):
         ingest(lake, contracts)
     assert raw_rows(lake)["id"].to_list() == ["1"]
-    # The unreadable files were not marked ingested: a fixed copy is picked up next run.
+    # The unreadable files were not marked ingested: a fixed copy is picked up next run, while the
+    # one still broken is only warned about (it was named once, in the ledger).
     sink = pa.BufferOutputStream()
     pq.write_table(pa.table({"id": [2], "name": ["pear"], "price": [2.0]}), sink)
     land(lake, "broken.parquet", sink.getvalue().to_pybytes())
-    with pytest.raises(JobFailedError, match=r"broken\.csv\.gz"):
-        ingest(lake, contracts)
+    [result] = ingest(lake, contracts)
+    assert result["files"] == {"things/broken.parquet": "ingested"}
     assert raw_rows(lake)["id"].to_list() == ["1", "2"]
+    ledger = pl.read_delta(lake.uri("metrics", "landing_files")).sort("recorded_at")
+    assert ledger.filter(pl.col("file") == "things/broken.csv.gz")["status"].to_list() == ["unreadable"]
+    assert ledger.filter(pl.col("file") == "things/broken.parquet")["status"].to_list() == [
+        "unreadable",
+        "ingested",
+    ]
 
 
 def test_drift_policies(spark: SparkSession, lake: Storage, contracts: Path) -> None:
@@ -143,6 +152,7 @@ def test_drift_policies(spark: SparkSession, lake: Storage, contracts: Path) -> 
     land(lake, "newer.csv", b"id,name,price,size\n3,plum,2,L\n")
     with pytest.raises(DriftError, match=r"things/newer\.csv: new column\(s\) \['size'\]"):
         ingest(lake, contracts)
+    ingest(lake, contracts)  # held back once: later runs warn, they do not fail again
     lake.delete_dir(lake.uri("landing", "things", "newer.csv"))
     sink = pa.BufferOutputStream()
     pq.write_table(pa.table({"id": ["3"], "name": ["plum"], "price": ["two"]}), sink)
@@ -216,3 +226,112 @@ def test_records_that_do_not_decode_are_quarantined_with_their_bytes_wherever_th
     # The contract's encoding is honoured: in ISO-8859-1 the same byte is a letter.
     assert (latin["rows_out"], latin["rows_quarantined"]) == (1, 0)
     assert pl.read_delta(lake.uri("raw", "latin"))["name"].to_list() == ["café"]
+
+
+def test_a_drifting_file_is_held_back_and_the_others_land(
+    spark: SparkSession, lake: Storage, contracts: Path
+) -> None:
+    strict = CONTRACT.replace("missing_columns: fill_null", "missing_columns: fail")
+    (contracts / "things.yaml").write_text(strict)
+    land(lake, "good.csv", b"id,name,price\n1,apple,1.5\n")
+    land(lake, "semicolons.csv", b"id;name;price\n2;pear;2\n")
+    land(lake, "latin.csv", b"id,n\xe4me,price\n3,plum,2\n")
+    land(lake, "good.jsonl", b'{"id": 4, "name": "fig"}\n')
+
+    with pytest.raises(DriftError) as failure:
+        ingest(lake, contracts)
+
+    lines = str(failure.value).splitlines()
+    [semicolons] = [line for line in lines if "semicolons.csv" in line]
+    assert "drift.missing_columns: fail" in semicolons
+    assert "looks like ';'-delimited" in semicolons
+    [latin] = [line for line in lines if "latin.csv" in line]
+    assert "not valid UTF-8" in latin
+    assert "declare source.encoding" in latin
+    assert raw_rows(lake)["id"].to_list() == ["1", "4"]  # the good files landed
+    version = DeltaTable(lake.uri("raw", "things")).version()
+    [again] = ingest(lake, contracts)  # named once: the next run warns and succeeds
+    assert (again["files"], again["held_back"]) == ({}, [])
+    assert DeltaTable(lake.uri("raw", "things")).version() == version  # no empty commit
+    ledger = pl.read_delta(lake.uri("metrics", "landing_files"))
+    assert sorted(zip(ledger["file"], ledger["status"], strict=True)) == [
+        ("things/good.csv", "ingested"),
+        ("things/good.jsonl", "ingested"),
+        ("things/latin.csv", "held_back"),
+        ("things/semicolons.csv", "held_back"),
+    ]
+
+
+def test_empty_and_header_only_files_are_recorded_and_clean_has_nothing_new(
+    spark: SparkSession, lake: Storage, contracts: Path
+) -> None:
+    land(lake, "a.csv", b"id,name,price\n1,apple,1.5\n")
+    ingest(lake, contracts)
+    clean = ["--lake", lake.root, "--contracts", str(contracts)]
+    run_inprocess("clean", clean)
+    version = DeltaTable(lake.uri("raw", "things")).version()
+    land(lake, "zero.csv", b"")
+    land(lake, "header.csv", b"id,name,price\n")
+    land(lake, "blank.jsonl", b"\n\n")
+
+    [result] = ingest(lake, contracts)  # not an error
+
+    assert result["files"] == {
+        "things/blank.jsonl": "empty",
+        "things/header.csv": "empty",
+        "things/zero.csv": "empty",
+    }
+    assert DeltaTable(lake.uri("raw", "things")).version() == version  # nothing to commit: no version
+    ingest(lake, contracts)
+    assert pl.read_delta(lake.uri("metrics", "landing_files")).height == 4  # recorded once
+    # A file whose every record is malformed commits its app transaction but no rows: clean says so.
+    land(lake, "bad.csv", b"id,name,price\n2,pear\n")
+    ingest(lake, contracts)
+    [cleaned] = run_inprocess("clean", clean)
+    assert cleaned["skipped"] == "no new raw rows"
+
+
+def test_a_file_redelivered_with_new_content_replaces_its_rows(
+    spark: SparkSession, lake: Storage, contracts: Path
+) -> None:
+    land(lake, "a.csv", b"id,name,price\n1,apple,1.5\n2,pear,2\n")
+    land(lake, "b.csv", b"id,name,price\n3,plum,3\n")
+    ingest(lake, contracts)
+
+    land(lake, "a.csv", b"id,name,price\n1,apple,1.5\n2,pear,2\n4,fig,4\nbroken\n")  # rows appended
+    [result] = ingest(lake, contracts)
+
+    assert (result["files_new"], result["files_changed"]) == (0, 1)
+    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (4, 3, 1)
+    assert raw_rows(lake)["id"].to_list() == ["1", "2", "3", "4"]  # a.csv's rows once, b.csv's kept
+    assert ingest(lake, contracts)[0]["files"] == {}  # ingested exactly once
+
+    # Same size, bytes changed, modification time put back: still a new content.
+    path = Path(lake.uri("landing", "things", "a.csv"))
+    before = path.stat()
+    path.write_bytes(path.read_bytes().replace(b"pear", b"PEAR"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    ingest(lake, contracts)
+    raw = raw_rows(lake)
+    assert raw["name"].to_list() == ["apple", "PEAR", "plum", "fig"]
+
+    # The contract may refuse changed files instead: raw keeps the earlier rows, the run says why.
+    (contracts / "things.yaml").write_text(CONTRACT + "source: {on_changed_file: reject}\n")
+    land(lake, "a.csv", b"id,name,price\n9,kiwi,1\n")
+    with pytest.raises(DriftError, match=r"things/a\.csv: .*source\.on_changed_file: reject"):
+        ingest(lake, contracts)
+    assert raw_rows(lake)["name"].to_list() == ["apple", "PEAR", "plum", "fig"]
+
+
+def test_a_changed_file_on_s3_is_known_by_its_etag(
+    spark: SparkSession, s3_lake: Storage, contracts: Path
+) -> None:
+    land(s3_lake, "a.csv", b"id,name,price\n1,apple,1.5\n")
+    ingest(s3_lake, contracts)
+    assert ingest(s3_lake, contracts)[0]["files"] == {}  # the same ETag: nothing to do
+    land(s3_lake, "a.csv", b"id,name,price\n1,apple,1.5\n2,pear,2\n")
+    [result] = ingest(s3_lake, contracts)
+    assert result["files_changed"] == 1
+    raw = pl.from_arrow(Table(s3_lake, "raw", "things").to_arrow())
+    assert isinstance(raw, pl.DataFrame)
+    assert sorted(raw["id"].to_list()) == ["1", "2"]

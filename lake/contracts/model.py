@@ -93,6 +93,10 @@ class SourceSpec(_Strict):
         description="UTF-8, US-ASCII or ISO-8859-1; records that do not decode are quarantined",
     )
     null_values: list[str] = Field(default_factory=lambda: ["", "NA", "NULL", "null"])
+    on_changed_file: Literal["reingest", "reject"] = Field(
+        default="reingest",
+        description="A file re-delivered with new content: replace its rows in raw, or hold it back",
+    )
 
     @field_validator("encoding")
     @classmethod

@@ -8,13 +8,18 @@ driver (a CSV header line, a Parquet footer) to detect drift and unreadable file
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -22,6 +27,7 @@ from pyspark.sql import types as T
 
 from lake.contracts.model import Contract
 from lake.storage import Storage
+from lake.table import Table
 from lake.zones.common import CORRUPT, EXTRA, SOURCE_FILE, source_file_column
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,10 @@ class DriftError(ValueError):
     """Landed files break the contract's schema-drift policy; the message names file and columns."""
 
 
+# What became of a landed file, as the ledger records it.
+Status = Literal["ingested", "held_back", "unreadable", "empty"]
+
+
 @dataclass(frozen=True)
 class LandedFile:
     uri: str
@@ -52,21 +62,36 @@ class LandedFile:
     format: Format
     size: int
     mtime_ms: int
+    checksum: str | None = None  # SHA-256 of the bytes (the ETag on S3); None when it cannot be read
 
     @property
     def app_id(self) -> str:
         """Delta app-transaction id that marks this file as ingested (exactly once)."""
         return f"ingest:{self.relative}"
 
+    @property
+    def content_app_id(self) -> str:
+        """App transaction whose version identifies the content ingested under this name."""
+        return f"ingest-content:{self.relative}"
+
+    @property
+    def content_version(self) -> int:
+        """The content's identity (size and checksum) as a 60-bit app-transaction version."""
+        digest = hashlib.sha256(f"{self.size}:{self.checksum}".encode()).hexdigest()
+        return int(digest[:15], 16)
+
 
 @dataclass(frozen=True)
 class Probe:
-    """What the driver learned from a file's first bytes: its columns, or why it is unreadable."""
+    """What the driver learned from a file's first bytes: its columns, or why it cannot be ingested."""
 
     file: LandedFile
     columns: tuple[str, ...] | None = None  # CSV header / Parquet fields; None for JSON lines
     types: tuple[str, ...] | None = None  # Parquet only
-    error: str | None = None
+    error: str | None = None  # unreadable
+    empty: bool = False  # no bytes, or nothing but blank lines
+    held_back: str | None = None  # readable, but a policy keeps it out (e.g. a header that does not decode)
+    header: str | None = None  # the CSV header line as text
 
 
 @dataclass
@@ -74,6 +99,7 @@ class DriftReport:
     warnings: list[str] = field(default_factory=list)
     new_columns: dict[str, list[str]] = field(default_factory=dict)  # file -> columns kept in _extra
     missing_columns: dict[str, list[str]] = field(default_factory=dict)  # file -> columns filled with null
+    held_back: dict[str, str] = field(default_factory=dict)  # file -> the policy that stopped it, and a hint
 
 
 def landing_uri(storage: Storage, dataset: str) -> str:
@@ -89,7 +115,8 @@ def file_format(name: str) -> Format | None:
 
 
 def discover(storage: Storage, dataset: str, contract: Contract) -> tuple[list[LandedFile], list[str]]:
-    """Landed files of a dataset in a format the contract accepts, and the names skipped (with why)."""
+    """Landed files of a dataset in a format the contract accepts, with their content checksums, and the
+    names skipped (with why)."""
     base = landing_uri(storage, dataset)
     landing_root = storage.fs_path(storage.uri(LANDING))
     found, skipped = [], []
@@ -106,37 +133,93 @@ def discover(storage: Storage, dataset: str, contract: Contract) -> tuple[list[L
             continue
         mtime = int(info.mtime_ns // 1_000_000) if info.mtime_ns else 0
         found.append(LandedFile(storage.to_uri(info.path), relative, fmt, int(info.size or 0), mtime))
+    sums = _etags(storage, base) if storage.is_s3 else None
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(
+            pool.map(
+                lambda f: replace(
+                    f, checksum=sums.get(storage.fs_path(f.uri)) if sums is not None else _sha256(storage, f)
+                ),
+                found,
+            )
+        )
     return sorted(found, key=lambda f: f.relative), skipped
+
+
+def _sha256(storage: Storage, landed: LandedFile) -> str | None:
+    """The file's bytes hashed as they stream by (a local read; never held in memory)."""
+    digest = hashlib.sha256()
+    try:
+        with storage.filesystem.open_input_stream(storage.fs_path(landed.uri), compression=None) as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _etags(storage: Storage, base: str) -> dict[str, str]:
+    """S3 ETags of the objects below ``base`` from the listing (no download): a new upload of different
+    bytes always has a new ETag, so it identifies the content as a checksum would."""
+    import boto3
+
+    bucket, _, prefix = storage.fs_path(base).partition("/")
+    options = storage.delta_options  # endpoint and region as every other client of the lake uses them
+    client = boto3.client(
+        "s3", endpoint_url=options.get("AWS_ENDPOINT_URL"), region_name=options["AWS_REGION"]
+    )
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for item in page.get("Contents", []):
+            found[f"{bucket}/{item['Key']}"] = "etag:" + item["ETag"].strip('"')
+    return found
 
 
 def probe(storage: Storage, landed: LandedFile, contract: Contract) -> Probe:
     """Read only what is needed to check a file: the header line, or the Parquet footer."""
     path = storage.fs_path(landed.uri)
+    if landed.checksum is None:
+        return Probe(landed, error="cannot be read (no checksum)")
     try:
         if landed.format == "parquet":
+            if landed.size == 0:
+                return Probe(landed, empty=True)
             schema = pq.read_schema(path, filesystem=storage.filesystem)
             return Probe(landed, tuple(schema.names), tuple(str(t) for t in schema.types))
-        first = _first_line(storage, path)
+        first, blank = _first_line(storage, path)
+        if blank:
+            return Probe(landed, empty=True)
         if landed.format == "json" or not contract.source.csv_header:
             return Probe(landed)
-        header = _split_header(first.decode(contract.source.encoding), contract)
+        encoding = contract.source.encoding
+        try:
+            line = first.decode(encoding)
+        except UnicodeDecodeError as exc:
+            return Probe(
+                landed,
+                held_back=f"the header line is not valid {encoding} (byte {first[exc.start]:#04x} at offset "
+                f"{exc.start}); declare source.encoding",
+            )
+        header = _split_header(line, contract)
         if not header:
-            return Probe(landed, error="empty file: no CSV header line")
-        return Probe(landed, header)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+            return Probe(landed, held_back="the first line is blank, not a CSV header")
+        return Probe(landed, header, header=line)
+    except (OSError, ValueError) as exc:
         return Probe(landed, error=f"{type(exc).__name__}: {exc}")
 
 
-def _first_line(storage: Storage, path: str, limit: int = 1 << 20) -> bytes:
-    """The first line's bytes (decompressed, without a UTF-8 byte order mark or line end)."""
+def _first_line(storage: Storage, path: str, limit: int = 1 << 20) -> tuple[bytes, bool]:
+    """The first line's bytes (decompressed, without a UTF-8 byte order mark or line end), and whether
+    the file holds nothing but blank lines."""
     data = b""
+    ended = False
     with storage.filesystem.open_input_stream(path, compression="detect") as stream:
-        while b"\n" not in data and len(data) < limit:
+        while not (ended or (b"\n" in data.lstrip() and data.strip()) or len(data) >= limit):
             chunk = stream.read(1 << 16)
-            if not chunk:
-                break
+            ended = not chunk
             data += chunk
-    return data.removeprefix(BOM).split(b"\n", 1)[0].rstrip(b"\r")
+    data = data.removeprefix(BOM)
+    return data.split(b"\n", 1)[0].rstrip(b"\r"), ended and not data.strip()
 
 
 def _split_header(line: str, contract: Contract) -> tuple[str, ...]:
@@ -165,13 +248,14 @@ _FAMILIES = {
 
 
 def check_drift(probes: Sequence[Probe], contract: Contract) -> DriftReport:
-    """Apply the contract's drift policy to each file's columns; raise on a ``fail`` policy."""
+    """Apply the contract's drift policy to each file's columns: warn, or hold the file back under a
+    ``fail`` policy (named with the policy and a hint) while the other files are ingested."""
     report = DriftReport()
     expected = [c.landed_name for c in contract.columns]
-    errors = []
     for item in probes:
         if item.columns is None or item.error:
             continue
+        errors, warnings = [], []
         present = set(item.columns)
         new = [c for c in item.columns if c not in expected]
         missing = [c for c in expected if c not in present]
@@ -179,21 +263,19 @@ def check_drift(probes: Sequence[Probe], contract: Contract) -> DriftReport:
         if new:
             if contract.drift.new_columns == "fail":
                 errors.append(
-                    f"{name}: new column(s) {new} not in contract {contract.name} (drift.new_columns: fail)"
+                    f"new column(s) {new} not in contract {contract.name} (drift.new_columns: fail)"
                 )
             else:
                 report.new_columns[name] = new
-                report.warnings.append(
-                    f"{name}: new column(s) {new} kept in raw {EXTRA} (drift.new_columns: keep)"
-                )
+                warnings.append(f"{name}: new column(s) {new} kept in raw {EXTRA} (drift.new_columns: keep)")
         if missing:
             if contract.drift.missing_columns == "fail":
                 errors.append(
-                    f"{name}: missing column(s) {missing} of contract {contract.name} (drift.missing_columns: fail)"
+                    f"missing column(s) {missing} of contract {contract.name} (drift.missing_columns: fail)"
                 )
             else:
                 report.missing_columns[name] = missing
-                report.warnings.append(
+                warnings.append(
                     f"{name}: missing column(s) {missing} filled with null (drift.missing_columns: fill_null)"
                 )
         if item.types is not None:
@@ -203,14 +285,37 @@ def check_drift(probes: Sequence[Probe], contract: Contract) -> DriftReport:
                 family = _FAMILIES.get(column.logical.name, (column.logical.name.split("(")[0],))
                 if actual is None or actual.startswith(family):
                     continue
-                message = f"{name}: column {column.landed_name} is {actual}, contract says {column.type}"
+                message = f"column {column.landed_name} is {actual}, contract says {column.type}"
                 if contract.drift.type_changes == "fail":
                     errors.append(message + " (drift.type_changes: fail)")
                 else:
-                    report.warnings.append(message + "; values that do not cast are quarantined when cleaned")
-    if errors:
-        raise DriftError("schema drift against contract " + contract.name + ":\n  " + "\n  ".join(errors))
+                    warnings.append(
+                        f"{name}: {message}; values that do not cast are quarantined when cleaned"
+                    )
+        if errors:
+            report.held_back[name] = "; ".join(errors) + _delimiter_hint(item, contract)
+            report.new_columns.pop(name, None)
+            report.missing_columns.pop(name, None)
+        else:
+            report.warnings += warnings
     return report
+
+
+def _delimiter_hint(item: Probe, contract: Contract) -> str:
+    """``; looks like ';'-delimited`` when another delimiter splits the header into the contract's names."""
+    if item.header is None:
+        return ""
+    expected = {c.landed_name for c in contract.columns}
+    found = len(expected & set(item.columns or ()))
+    for sep in (",", ";", "\t", "|"):
+        if sep == contract.source.csv_delimiter:
+            continue
+        names = {n.strip() for n in item.header.split(sep)}
+        if len(expected & names) > found:
+            return (
+                f"; looks like {sep!r}-delimited (source.csv_delimiter is {contract.source.csv_delimiter!r})"
+            )
+    return ""
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -399,4 +504,96 @@ def _read_parquet(
     extras = {n: F.col(f"`{n}`").cast("string") for n in columns if n not in expected}
     return frame.select(
         *_shape(contract, values, _extra_map(extras), F.lit(None).cast("string"), positioned=False)
+    )
+
+
+# ------------------------------------------------------------------------------------ ledger
+# One row each time a landed file's fate is decided (ingested, held back, unreadable, empty): a file
+# that cannot be ingested is named once, not again on every run, until its content or the contract
+# changes. Exactly-once ingestion itself rests on the raw table's app transactions, not on this log.
+LEDGER = "landing_files"
+LEDGER_SCHEMA = pa.schema(
+    [
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("file", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("checksum", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+        pa.field("contract", pa.string(), nullable=False),  # fingerprint of the contract that decided
+        pa.field("raw_version", pa.int64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run decided about one landed file."""
+
+    file: LandedFile
+    status: Status
+    reason: str | None = None
+    rows: int = 0
+
+    def line(self) -> str:
+        return f"{self.file.relative}: {self.reason or self.status}"
+
+
+def ledger_table(storage: Storage) -> Table:
+    return Table(storage, "metrics", LEDGER)
+
+
+def ledger_entries(storage: Storage, dataset: str) -> dict[str, dict[str, Any]]:
+    """The latest ledger row of each landed file of ``dataset`` (a small table, read on the driver)."""
+    ledger = ledger_table(storage)
+    if not ledger.exists():
+        return {}
+    rows = ledger.to_arrow().filter(pc.equal(pc.field("dataset"), dataset)).sort_by("recorded_at")
+    return {row["file"]: row for row in rows.to_pylist()}
+
+
+def still_known(entry: dict[str, Any] | None, landed: LandedFile, contract: Contract) -> bool:
+    """Whether the ledger already holds this file back (or found it unreadable or empty) with the same
+    content under the same contract: it is reported, not retried."""
+    return (
+        entry is not None
+        and entry["status"] != "ingested"
+        and entry["size"] == landed.size
+        and entry["checksum"] == landed.checksum
+        and entry["contract"] == contract.fingerprint
+    )
+
+
+def record_outcomes(
+    storage: Storage,
+    run_id: str,
+    contract: Contract,
+    outcomes: Sequence[Outcome],
+    raw_version: int | None,
+) -> None:
+    if not outcomes:
+        return
+    now = dt.datetime.now(dt.timezone.utc)
+    data = pa.Table.from_pylist(
+        [
+            {
+                "recorded_at": now,
+                "run_id": run_id,
+                "dataset": contract.name,
+                "file": o.file.relative,
+                "size": o.file.size,
+                "checksum": o.file.checksum,
+                "status": o.status,
+                "reason": o.reason,
+                "contract": contract.fingerprint,
+                "raw_version": raw_version if o.status == "ingested" else None,
+            }
+            for o in outcomes
+        ],
+        schema=LEDGER_SCHEMA,
+    )
+    ledger_table(storage).append_arrow(
+        data, tags={"job": "ingest", "run_id": run_id, "dataset": contract.name}
     )
