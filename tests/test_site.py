@@ -336,6 +336,12 @@ def test_campaign_progress_cost_and_per_class_agreement(lake: Storage) -> None:
 
 
 # --------------------------------------------------------------------------------------- charts
+def test_percentages_never_round_a_few_bad_rows_to_zero() -> None:
+    from lake.site.build import _pct
+
+    assert [_pct(v) for v in (None, 0.0, 1 / 2501, 0.0005, 0.6)] == ["-", "0.0%", "<0.1%", "0.1%", "60.0%"]
+
+
 def test_charts_escape_text_and_thin_long_series() -> None:
     svg = line_chart("<b>rows</b>", list(range(5000)), {"<i>in</i>": [float(i) for i in range(5000)]})
     assert "<b>" not in svg

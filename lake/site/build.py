@@ -75,7 +75,9 @@ class SiteBuild:
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
+    if value is None:
+        return "-"
+    return "<0.1%" if 0 < value < 0.0005 else f"{100 * value:.1f}%"  # one bad row in thousands is not 0
 
 
 def _num(value: float | None) -> str:
