@@ -22,20 +22,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from labeling import pool, quality
+from labeling import planner, pool, quality
 from labeling.autolabel import Calibration
-from labeling.backends import Backend, Task, open_backend
+from labeling.backends import Backend, open_backend
 from labeling.content import content_rows
 from labeling.content import pin as pin_content
 from labeling.export import evaluate, export_training_set, final_labels
 from labeling.models import FittedModel
+from labeling.planner import CampaignError, RoundResult, default_features
 from labeling.report import CampaignStatus, capacity, compute_status
 from labeling.selection import select_batch
 from labeling.spec import BackendSpec, Budget, CampaignSpec, ContentSpec, SimulatedBackendSpec
-from labeling.state import Batch, CampaignState, PlannedItem
+from labeling.state import Batch, CampaignState
 from labeling.store import HUMAN, LABELS_SCHEMA, MACHINE, CampaignStore, Event, autolabel_app_id
 from labeling.sync import closed_payload, label_rows, new_annotations
 from labeling.training import calibrate, fit_round_model, load_labelled
@@ -48,22 +48,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-class CampaignError(RuntimeError):
-    """A command that cannot proceed in the campaign's current state; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class RoundResult:
-    round: int
-    model_version: str | None = None
-    calibration: dict[str, Any] | None = None
-    machine_labelled: int = 0
-    batch_id: str | None = None
-    batch_items: int = 0
-    finished: str | None = None
-    note: str = ""
-
-
 @dataclass(frozen=True)
 class BatchSync:
     batch_id: str
@@ -74,20 +58,6 @@ class BatchSync:
     notes: list[str] = field(default_factory=list)
     updated: int = 0  # of ``new``: new versions of annotations edited in the backend
     deleted: int = 0  # of ``new``: annotations deleted in the backend
-
-
-def default_features(schema: pa.Schema, exclude: Sequence[str]) -> list[str]:
-    """The assembled ``features`` vector when the table has one (as the featurize job writes it), else
-    every numeric column not excluded (ids, the truth, splits)."""
-    vector = next((f for f in schema if f.name == "features" and pa.types.is_list(f.type)), None)
-    if vector is not None and pa.types.is_floating(vector.type.value_type):
-        return ["features"]
-    return [
-        f.name
-        for f in schema
-        if f.name not in exclude
-        and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type))
-    ]
 
 
 class Campaign:
@@ -258,11 +228,11 @@ class Campaign:
         """Train on the labels so far, machine-label what is safe, pick and push the next batch."""
         state = self.state()
         spec = state.spec
-        unpushed = [b for b in state.open_batches if not b.pushed]
-        if unpushed:
-            for batch in unpushed:
+        waiting = planner.unpushed(state)
+        if waiting:
+            for batch in waiting:
                 self._push(state, batch)
-            last = unpushed[-1]
+            last = waiting[-1]
             return RoundResult(
                 last.round,
                 last.model_version,
@@ -270,7 +240,7 @@ class Campaign:
                 batch_items=len(last.items),
                 note="pushed a batch planned before an interruption",
             )
-        self._require_closed(state)
+        planner.require_closed(state)
         if state.finished:
             return RoundResult(
                 max(state.trained, default=0), finished=state.finished.get("reason"), note="campaign finished"
@@ -303,7 +273,7 @@ class Campaign:
                 machine = self._autolabel(ctx, spec, scored, model, calibration, number)
                 remaining = scored.filter(scored[pool.CONFIDENCE] < threshold)
             left = remaining.count()
-            reason = self._stop_reason(spec, state, left, machine)
+            reason = planner.stop_reason(spec, state, left, machine)
             if reason is not None:
                 self._record(
                     ctx,
@@ -317,18 +287,9 @@ class Campaign:
                     machine,
                     finished=reason,
                 )
-            size = min(spec.batch_size, capacity(spec, state), left)
-            batch = Batch(
-                batch_id=f"b{number:03d}",
-                round=number,
-                kind="round",
-                strategy=spec.strategy if model else f"cold_start:{spec.cold_start}",
-                model_version=model.version if model else None,
-                annotators=spec.annotators_per_item,
-                items=tuple(
-                    select_batch(self.spark, self.storage, spec, remaining, model, labelled, size, number)
-                ),
-            )
+            size = planner.batch_size(spec, state, left)
+            picked = select_batch(self.spark, self.storage, spec, remaining, model, labelled, size, number)
+            batch = planner.round_batch(spec, number, model.version if model else None, picked)
         finally:
             if model is not None:
                 scored.unpersist()
@@ -399,19 +360,6 @@ class Campaign:
         self._record(ctx, spec, Event(f"autolabelled:r{number}", "autolabelled", payload, round=number))
         return rows
 
-    def _stop_reason(self, spec: CampaignSpec, state: CampaignState, left: int, machine: int) -> str | None:
-        if left == 0:  # every item labelled: by machine at the target (at least in part), or all by humans
-            return "target_reached" if machine or state.machine_labelled else "pool_exhausted"
-        if capacity(spec, state) <= 0:
-            return "budget"
-        return None
-
-    @staticmethod
-    def _require_closed(state: CampaignState) -> None:
-        if state.open_batches:
-            open_ids = ", ".join(b.batch_id for b in state.open_batches)
-            raise CampaignError(f"batch {open_ids} is still open: run `sync` (or `close-batch`) first")
-
     def _plan_and_push(self, ctx: RunContext, spec: CampaignSpec, batch: Batch) -> None:
         """Record the plan first: a crash before the push leaves a planned batch the next call pushes."""
         planned = Event(
@@ -426,22 +374,8 @@ class Campaign:
         truth = spec.backend.truth_column if isinstance(spec.backend, SimulatedBackendSpec) else None
         extra = [truth] if truth and backend.needs_truth else []
         shown = content_rows(self.spark, self.storage, spec, batch.ids, extra)
-        truths = shown if extra else {}
-        tasks = []
-        for item in batch.items:
-            suggest = spec.prelabel_above is not None and (item.score or 0.0) >= spec.prelabel_above
-            predicted = item.predicted if suggest else None
-            tasks.append(
-                Task(
-                    example_id=item.example_id,
-                    purpose=item.purpose,
-                    data={c: shown.get(item.example_id, {}).get(c) for c in spec.content.columns},
-                    predicted=predicted,
-                    score=item.score if predicted is not None else None,
-                    model_version=batch.model_version if predicted is not None else None,
-                    truth=truths.get(item.example_id, {}).get(truth) if truth else None,
-                )
-            )
+        truths = {i: row.get(truth) for i, row in shown.items()} if truth and extra else {}
+        tasks = planner.tasks_for(spec, batch, shown, truths)
         receipt = backend.push(batch, tasks)
         ctx = self._context("push", batch=batch.batch_id)
         self._record(
@@ -556,7 +490,7 @@ class Campaign:
         """Send human-labelled items that cleanlab finds likely mislabelled back for more annotations."""
         state = self.state()
         spec = state.spec
-        self._require_closed(state)
+        planner.require_closed(state)
         labelled = load_labelled(self.spark, self.storage, spec, self.store)
         if labelled.items.empty:
             raise CampaignError("no human labels to review yet")
@@ -568,30 +502,21 @@ class Campaign:
         suspects = quality.likely_mislabelled(labelled.labels, probs)
         budget = min(limit, capacity(spec, state))
         picked = suspects[:budget]
-        number = max(state.trained, default=0)
-        reviews = sum(1 for b in state.batches.values() if b.kind == "review")
         if len(picked) == 0:
             return RoundResult(
-                number, note=f"cleanlab found {len(suspects)} suspicious labels; budget allows {budget}"
+                max(state.trained, default=0),
+                note=f"cleanlab found {len(suspects)} suspicious labels; budget allows {budget}",
             )
-        batch = Batch(
-            batch_id=f"review{reviews + 1:03d}",
-            round=number,
-            kind="review",
-            strategy="cleanlab_review",
-            model_version=None,
-            annotators=max(annotators, 1),
-            items=tuple(PlannedItem(str(labelled.items["example_id"][i]), "review") for i in picked),
-        )
+        ids = [str(labelled.items["example_id"][i]) for i in picked]
+        batch = planner.review_batch(state, ids, annotators)
         self._plan_and_push(self._context("review", batch=batch.batch_id), spec, batch)
         return RoundResult(
-            number,
+            batch.round,
             batch_id=batch.batch_id,
             batch_items=len(batch.items),
             note=f"{len(suspects)} likely mislabelled",
         )
 
-    # ------------------------------------------------------------------------------- export
     # ------------------------------------------------------------------------------- export
     def final_labels(self) -> DataFrame:
         """One label per item: the human consensus where humans labelled it, else the machine label."""
@@ -652,27 +577,5 @@ class Campaign:
                 break
             outcome = self.round()
             rounds += 1
-            say(describe(outcome))
+            say(planner.describe(outcome))
         return self.status()
-
-
-def describe(outcome: RoundResult) -> str:
-    parts = [f"round {outcome.round}"]
-    if outcome.model_version:
-        parts.append(f"model {outcome.model_version}")
-    calibration = outcome.calibration or {}
-    if calibration.get("validation_accuracy") is not None:
-        parts.append(
-            f"held-out accuracy {calibration['validation_accuracy']:.3f} (n={calibration['n_validation']})"
-        )
-    if calibration.get("threshold") is not None:
-        parts.append(f"threshold {calibration['threshold']:.3f}")
-    if outcome.machine_labelled:
-        parts.append(f"{outcome.machine_labelled:,} machine labels")
-    if outcome.batch_id:
-        parts.append(f"batch {outcome.batch_id}: {outcome.batch_items} items to humans")
-    if outcome.finished:
-        parts.append(f"finished ({outcome.finished})")
-    if outcome.note:
-        parts.append(outcome.note)
-    return ", ".join(parts)

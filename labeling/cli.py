@@ -12,6 +12,7 @@ import typer
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from labeling.backends.base import BackendError, BackendUnavailableError
 from labeling.campaign import Campaign, CampaignError
@@ -258,7 +259,7 @@ def _campaign(name: str, lake: str | None) -> Campaign:
 @app.command("round")
 def round_command(name: Name, lake: LakeOption = None) -> None:
     """Train on the labels so far, machine-label what is safe, push the next batch with pre-annotations."""
-    from labeling.campaign import describe
+    from labeling.planner import describe
 
     with _errors():
         console.print(describe(_campaign(name, lake).round()))
@@ -310,7 +311,10 @@ def status(
     campaign = _campaign(name, lake)
 
     def view() -> Group:
-        parts: list[Any] = [render_status(campaign.status())]
+        status = campaign.status()
+        parts: list[Any] = [render_status(status)]
+        if status.backend_url:  # on one line, never wrapped, so it stays clickable
+            parts.insert(0, Text(f"label here: {status.backend_url}", no_wrap=True, overflow="ignore"))
         agreement = _agreement_table(campaign)
         if agreement is not None:
             parts.append(agreement)
@@ -372,7 +376,7 @@ def review(
     lake: LakeOption = None,
 ) -> None:
     """Send human labels that cleanlab finds likely wrong back to annotators."""
-    from labeling.campaign import describe
+    from labeling.planner import describe
 
     with _errors():
         console.print(describe(_campaign(name, lake).review(limit, annotators)))
@@ -405,7 +409,7 @@ def list_campaigns(lake: LakeOption = None) -> None:
         table.add_row(
             name,
             s.state,
-            s.backend + (f" {s.backend_url}" if s.backend_url else ""),
+            s.backend,
             f"{s.human_items + s.machine_items:,}/{s.pool_size:,} ({100 * s.coverage:.1f}%)",
             f"{s.human_items:,}",
             f"{s.machine_items:,}",

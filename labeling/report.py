@@ -204,8 +204,6 @@ def render_status(status: CampaignStatus) -> RichTable:
         ("saving", f"{money(status.saving)} ({status.saving_pct:.1f}%)"),
         ("state", status.state),
     ]
-    if status.backend_url:
-        rows.insert(0, ("label here", status.backend_url))
     for label, value in rows:
         table.add_row(label, value)
     return table

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 from pyspark.sql import SparkSession
@@ -99,3 +103,20 @@ def test_demo_campaign_prints_its_cost_summary(
     again = run_demo_campaign(lake, "features/separable", spark=spark)
     assert again.status.human_items == status.human_items
     assert again.status.machine_items == status.machine_items
+
+
+def test_campaign_commands_print_no_spark_warnings(lake: Storage, separable_features: Table) -> None:
+    """A user's shell has no SPARK_CONF_DIR: the Spark a command starts still reads the repository's
+    log4j2.properties, so no WARN line (loopback address, native-hadoop) reaches the terminal."""
+    env = {k: v for k, v in os.environ.items() if k not in {"SPARK_CONF_DIR", "PYSPARK_SUBMIT_ARGS"}}
+    lakeprep = str(Path(sys.executable).with_name("lakeprep"))
+    result = subprocess.run(
+        [lakeprep, "campaign", "create", "quiet", "--source", separable_features.ref, "--labels", "neg,pos",
+         "--display", "text", "--backend", "simulated", "--truth-column", "label", "--budget-items", "10",
+         "--lake", lake.root],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "campaign quiet" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if " WARN " in line]
+    assert warnings == []

@@ -25,7 +25,8 @@ from tests.support.servers import free_port
 
 def cli(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, ["campaign", *args])
-    return result.exit_code, " ".join(result.output.split())
+    crash = f" [{result.exception!r}]" if result.exit_code == 1 else ""  # an uncaught exception: show it
+    return result.exit_code, " ".join(result.output.split()) + crash
 
 
 def choice(label: str) -> list[dict[str, object]]:

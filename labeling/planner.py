@@ -1,0 +1,148 @@
+"""The round planner: every decision a campaign command makes, as pure functions of the spec and the
+state (no Spark, no lake, no backend), so they can be read and tested on their own.
+
+``labeling.campaign`` runs the loops around them: it reads the state, asks the planner what to do,
+does the I/O (train, score, write labels, push, pull) and records the outcome as events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from labeling.backends.base import Task
+from labeling.report import capacity
+from labeling.spec import CampaignSpec
+from labeling.state import Batch, CampaignState, PlannedItem
+
+
+class CampaignError(RuntimeError):
+    """A command that cannot proceed in the campaign's current state; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    round: int
+    model_version: str | None = None
+    calibration: dict[str, Any] | None = None
+    machine_labelled: int = 0
+    batch_id: str | None = None
+    batch_items: int = 0
+    finished: str | None = None
+    note: str = ""
+
+
+def default_features(schema: pa.Schema, exclude: Sequence[str]) -> list[str]:
+    """The assembled ``features`` vector when the table has one (as the featurize job writes it), else
+    every numeric column not excluded (ids, the truth, splits)."""
+    vector = next((f for f in schema if f.name == "features" and pa.types.is_list(f.type)), None)
+    if vector is not None and pa.types.is_floating(vector.type.value_type):
+        return ["features"]
+    return [
+        f.name
+        for f in schema
+        if f.name not in exclude
+        and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type))
+    ]
+
+
+def unpushed(state: CampaignState) -> list[Batch]:
+    """Batches planned before an interruption and never pushed: the next ``round`` pushes them first."""
+    return [b for b in state.open_batches if not b.pushed]
+
+
+def require_closed(state: CampaignState) -> None:
+    if state.open_batches:
+        open_ids = ", ".join(b.batch_id for b in state.open_batches)
+        raise CampaignError(f"batch {open_ids} is still open: run `sync` (or `close-batch`) first")
+
+
+def stop_reason(spec: CampaignSpec, state: CampaignState, left: int, machine: int) -> str | None:
+    """Why the campaign ends this round, if it does: the pool is labelled, or the budget is spent."""
+    if left == 0:  # every item labelled: by machine at the target (at least in part), or all by humans
+        return "target_reached" if machine or state.machine_labelled else "pool_exhausted"
+    if capacity(spec, state) <= 0:
+        return "budget"
+    return None
+
+
+def batch_size(spec: CampaignSpec, state: CampaignState, left: int) -> int:
+    return min(spec.batch_size, capacity(spec, state), left)
+
+
+def round_batch(
+    spec: CampaignSpec, number: int, model_version: str | None, items: Sequence[PlannedItem]
+) -> Batch:
+    """The round's batch: the strategy's picks, or a cold start while there is no model yet."""
+    return Batch(
+        batch_id=f"b{number:03d}",
+        round=number,
+        kind="round",
+        strategy=spec.strategy if model_version else f"cold_start:{spec.cold_start}",
+        model_version=model_version,
+        annotators=spec.annotators_per_item,
+        items=tuple(items),
+    )
+
+
+def review_batch(state: CampaignState, ids: Sequence[str], annotators: int) -> Batch:
+    """Items whose human labels look wrong, sent to ``annotators`` more people."""
+    reviews = sum(1 for b in state.batches.values() if b.kind == "review")
+    return Batch(
+        batch_id=f"review{reviews + 1:03d}",
+        round=max(state.trained, default=0),
+        kind="review",
+        strategy="cleanlab_review",
+        model_version=None,
+        annotators=max(annotators, 1),
+        items=tuple(PlannedItem(i, "review") for i in ids),
+    )
+
+
+def tasks_for(
+    spec: CampaignSpec, batch: Batch, shown: dict[str, dict[str, Any]], truths: dict[str, Any]
+) -> list[Task]:
+    """What the backend receives: each item's content and, only at or above the campaign's
+    ``prelabel_above`` confidence, the model's answer (people are sent the items the model is unsure
+    about, so a suggestion there would anchor them)."""
+    tasks = []
+    for item in batch.items:
+        confident = spec.prelabel_above is not None and (item.score or 0.0) >= spec.prelabel_above
+        predicted = item.predicted if confident else None
+        tasks.append(
+            Task(
+                example_id=item.example_id,
+                purpose=item.purpose,
+                data={c: shown.get(item.example_id, {}).get(c) for c in spec.content.columns},
+                predicted=predicted,
+                score=item.score if predicted is not None else None,
+                model_version=batch.model_version if predicted is not None else None,
+                truth=truths.get(item.example_id),
+            )
+        )
+    return tasks
+
+
+def describe(outcome: RoundResult) -> str:
+    parts = [f"round {outcome.round}"]
+    if outcome.model_version:
+        parts.append(f"model {outcome.model_version}")
+    calibration = outcome.calibration or {}
+    if calibration.get("validation_accuracy") is not None:
+        parts.append(
+            f"held-out accuracy {calibration['validation_accuracy']:.3f} (n={calibration['n_validation']})"
+        )
+    if calibration.get("threshold") is not None:
+        parts.append(f"threshold {calibration['threshold']:.3f}")
+    if outcome.machine_labelled:
+        parts.append(f"{outcome.machine_labelled:,} machine labels")
+    if outcome.batch_id:
+        parts.append(f"batch {outcome.batch_id}: {outcome.batch_items} items to humans")
+    if outcome.finished:
+        parts.append(f"finished ({outcome.finished})")
+    if outcome.note:
+        parts.append(outcome.note)
+    return ", ".join(parts)
