@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from lake import launch
+from lake.deploy.arguments import as_argv
 from lake.lineage import new_run_id
 from lake.openlineage import read_events
 from lake.pipeline.model import Pipeline, Stage
@@ -141,7 +141,6 @@ def run_pipeline(
     on_plan: Callable[[PipelineRun], None] | None = None,
     on_start: Listener | None = None,
     on_end: Listener | None = None,
-    submit: Callable[[str, Sequence[str]], subprocess.CompletedProcess[str]] | None = None,
 ) -> PipelineRun:
     """Run the planned stages in order with ``spark-submit`` until one fails; the state is saved
     before and after every stage, so an interrupted run resumes where it stopped."""
@@ -156,7 +155,6 @@ def run_pipeline(
         stages=[StageRun(job, "pending" if job in chosen else "skipped") for job in pipeline.jobs],
         resumed_from=resumed.run_id if resumed else None,
     )
-    execute = submit or (lambda job, args: launch.run_job(job, args, capture=True))
     _save(storage, run)
     if on_plan:
         on_plan(run)
@@ -170,10 +168,9 @@ def run_pipeline(
             on_start(record)
         args = ["--lake", storage.root, "--run-id", record.run_id]
         args += ["--contracts", contracts] if contracts else []
-        for name, value in stage.arguments(datasets).items():
-            args += [name, value] if value != "" else [name]
+        args += as_argv(stage.arguments(datasets))
         began = time.monotonic()
-        result = execute(stage.job, args)
+        result = launch.run_job(stage.job, args, capture=True)
         record.seconds = round(time.monotonic() - began, 1)
         storage.write_bytes(record.log, f"{result.stdout or ''}{result.stderr or ''}".encode())
         if result.returncode == 0:
