@@ -236,27 +236,55 @@ class Table:
     ) -> DataFrame:
         """The table (or some of its files) as a Spark DataFrame, from the log's file list.
 
-        Partition values come from the files' hive folders; each write lives in its own folder, so
-        files are read per write folder (as the partition base) and unioned.
+        Partition values come from the log's add actions, never from folder names: writers lay files
+        out differently (lakeprep under ``<write-id>/col=value/``, delta-rs under ``col=value/`` at the
+        root, others in no partition folders at all). Files sharing their partition values are read
+        in one scan and the values added as typed literals, so Spark still prunes on them.
         """
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import StructType
+
         snapshot = self.snapshot(version)
         schema = spark_schema_of(snapshot.schema())
         partition_by = list(snapshot.metadata().partition_columns)
-        relative = list(files) if files is not None else self.files(version)
-        if not relative:
+        groups = self._files_by_partition(snapshot, partition_by, files)
+        if not groups:
             return spark.createDataFrame([], schema)
-        if not partition_by:
-            frame = spark.read.schema(schema).parquet(*[join(self.uri, f) for f in relative])
-            return frame.select(*schema.fieldNames())
-        by_write: dict[str, list[str]] = defaultdict(list)
-        for path in relative:
-            by_write[path.split("/", 1)[0]].append(join(self.uri, path))
+        data = StructType([f for f in schema.fields if f.name not in partition_by])
         parts = [
-            spark.read.option("basePath", join(self.uri, write_dir)).schema(schema).parquet(*paths)
-            for write_dir, paths in sorted(by_write.items())
+            spark.read.schema(data)
+            .parquet(*[join(self.uri, path) for path in paths])
+            .select(
+                *data.fieldNames(),
+                *[
+                    F.lit(value).cast(schema[column].dataType).alias(column)
+                    for column, value in zip(partition_by, values, strict=True)
+                ],
+            )
+            for values, paths in groups.items()
         ]
         frame = functools.reduce(lambda a, b: a.unionByName(b), parts)
         return frame.select(*schema.fieldNames())
+
+    def _files_by_partition(
+        self, snapshot: DeltaTable, partition_by: Sequence[str], files: Iterable[str] | None
+    ) -> dict[tuple[str | None, ...], list[str]]:
+        """Data files (relative, as on storage) grouped by their partition values in the log."""
+        columns = [f"partition.{c}" for c in partition_by]
+        table = pa.table(snapshot.get_add_actions(flatten=True))
+        actions = table.select(["path", *columns]).to_pylist() if table.num_rows else []
+        values = {
+            urllib.parse.unquote(a["path"]): tuple(_as_partition_string(a[c]) for c in columns)
+            for a in actions
+        }
+        wanted = list(values) if files is None else list(files)
+        unknown = [f for f in wanted if f not in values]
+        if unknown:
+            raise TableError(f"{self.ref}: {len(unknown)} file(s) not in the table, e.g. {unknown[0]}")
+        groups: dict[tuple[str | None, ...], list[str]] = defaultdict(list)
+        for path in wanted:
+            groups[values[path]].append(path)
+        return groups
 
     def to_arrow(self, version: int | None = None) -> pa.Table:
         """Small tables (metrics, campaign state) read on the driver; never used for zone data."""
