@@ -21,7 +21,7 @@ export LAKEPREP_PII_SALT ?= lakeprep-local-demo-salt
 export PYTHONDONTWRITEBYTECODE := 1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo test lint bench bench-quick setup setup-test s3a-jars java clean
+.PHONY: demo test test-cluster lint bench bench-quick setup setup-test s3a-jars java clean
 
 ## make demo: set up, then land the sample and run ingest -> clean -> featurize -> a labelling campaign
 demo: java setup
@@ -33,8 +33,13 @@ test: java setup-test
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	LAKEPREP_S3A_JARS="$(abspath $(S3A_JARS))" LAKEPREP_LABEL_STUDIO="$(abspath $(LS_VENV))/bin/label-studio" \
-		$(VENV)/bin/pytest
+		$(VENV)/bin/pytest -m "not cluster"
 	LAKEPREP_S3A_JARS="$(abspath $(S3A_JARS))" $(SPARK35_VENV)/bin/pytest -m compat -p no:cacheprovider
+
+## make test-cluster: ingest -> clean -> featurize on a Spark standalone cluster on loopback (a master and
+## two workers) against the S3 server, compared with local mode; CI (.ci/run) runs it after `make test`
+test-cluster: java setup-test
+	LAKEPREP_S3A_JARS="$(abspath $(S3A_JARS))" $(VENV)/bin/pytest -m cluster -p no:cacheprovider
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -8,16 +8,27 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import boto3
 
 from lake.spark import s3a_jars, s3a_settings
 
-__all__ = ["S3Server", "free_port", "s3a_jars", "seaweedfs", "wait_for", "weed_binary"]
+__all__ = [
+    "S3Server",
+    "SparkCluster",
+    "free_port",
+    "s3a_jars",
+    "seaweedfs",
+    "spark_standalone",
+    "wait_for",
+    "weed_binary",
+]
 
 
 def free_port(avoid_plus: int = 0) -> int:
@@ -151,3 +162,76 @@ def seaweedfs(workdir: Path) -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@dataclass(frozen=True)
+class SparkCluster:
+    """A Spark standalone cluster on loopback: one master, workers of one core each."""
+
+    master_url: str
+    ui_url: str
+    workers: int
+
+    def conf(self) -> dict[str, str]:
+        """spark-submit settings for a job on this cluster: one 1-core executor per worker."""
+        return {
+            "spark.master": self.master_url,
+            "spark.executor.cores": "1",
+            "spark.executor.memory": "1g",
+            "spark.cores.max": str(self.workers),
+        }
+
+    def alive_workers(self) -> int:
+        with urllib.request.urlopen(f"{self.ui_url}/json/", timeout=5) as response:
+            return int(json.loads(response.read())["aliveworkers"])
+
+
+@contextmanager
+def spark_standalone(workdir: Path, env: Mapping[str, str], workers: int = 2) -> Iterator[SparkCluster]:
+    """Start a master and ``workers`` workers as separate JVMs with pyspark's own ``spark-class``
+    (``env`` is the machines' environment: their executors inherit it, AWS credentials included)."""
+    spark_class = str(Path(sys.executable).with_name("spark-class"))
+    port, ui_port = free_port(), free_port()
+    cluster = SparkCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}", workers)
+    daemon_env = {**env, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_DAEMON_MEMORY": "512m"}
+    logs: list[TextIO] = []
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *args: str) -> None:
+        logs.append(open(workdir / f"{name}.log", "w"))  # noqa: SIM115 - closed in finally
+        processes.append(
+            subprocess.Popen(
+                [spark_class, *args], env=daemon_env, stdout=logs[-1], stderr=subprocess.STDOUT, cwd=workdir
+            )
+        )
+
+    try:
+        start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+              "--webui-port", str(ui_port))  # fmt: skip
+        for index in range(workers):
+            folder = workdir / f"worker-{index}"
+            folder.mkdir(exist_ok=True)
+            start(f"worker-{index}", "org.apache.spark.deploy.worker.Worker", cluster.master_url,
+                  "--host", "127.0.0.1", "--webui-port", "0", "--cores", "1", "--memory", "1536m",
+                  "--work-dir", str(folder))  # fmt: skip
+
+        def ready() -> bool:
+            for process in processes:
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"a Spark daemon exited with {process.returncode}; see {workdir}/*.log"
+                    )
+            return cluster.alive_workers() == workers
+
+        wait_for(ready, 180, "Spark standalone cluster")
+        yield cluster
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs:
+            log.close()
