@@ -153,14 +153,19 @@ def configure_s3a(session: SparkSession) -> bool:
 
 
 def local_session(
-    app_name: str = "lakeprep", conf: Mapping[str, str] | None = None, master: str = "local[2]"
+    app_name: str = "lakeprep",
+    conf: Mapping[str, str] | None = None,
+    master: str = "local[2]",
+    lake: str | None = None,
 ) -> SparkSession:
-    """A local session configured from ``spark-defaults.conf`` plus ``conf`` overrides."""
+    """A local session configured from ``spark-defaults.conf`` plus ``conf`` overrides. For an s3://
+    ``lake`` (or ``$LAKEPREP_LAKE``) it carries the S3A connector and settings; other sessions do not
+    copy its 200 MB of jars."""
     # Python workers (mapInPandas, pandas UDFs) must run this interpreter, with its packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = read_properties(paths.spark_defaults())
-    if s3a_jars():  # s3:// lakes work in-process too whenever the connector is at hand
+    if (lake or os.environ.get("LAKEPREP_LAKE") or "").startswith(("s3://", "s3a://")):
         settings.update(s3a_spark_conf())
     settings.update(conf or {})
     for key, value in settings.items():
