@@ -402,7 +402,8 @@ def list_campaigns(lake: LakeOption = None) -> None:
         return
     table = RichTable()
     for column in ("campaign", "state", "backend", "labelled", "humans", "machine", "spent"):
-        table.add_column(column, justify="left" if column in ("campaign", "state", "backend") else "right")
+        text = column in ("campaign", "state", "backend")
+        table.add_column(column, justify="left" if text else "right", no_wrap=column == "campaign")
     for name in names:
         with _errors():
             s = Campaign(storage, name).status()

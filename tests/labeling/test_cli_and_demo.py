@@ -114,7 +114,7 @@ def test_campaign_commands_print_no_spark_warnings(lake: Storage, separable_feat
         [lakeprep, "campaign", "create", "quiet", "--source", separable_features.ref, "--labels", "neg,pos",
          "--display", "text", "--backend", "simulated", "--truth-column", "label", "--budget-items", "10",
          "--lake", lake.root],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        capture_output=True, text=True, env=env, timeout=840, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "campaign quiet" in result.stdout

@@ -19,7 +19,7 @@ from labeling.spec import Budget, ContentSpec, LabelStudioBackendSpec, Lookup
 from lake.storage import Storage
 from lake.table import Table
 from tests.labeling.conftest import LS_PASSWORD, LS_TOKEN, LS_USER, LabelStudioServer
-from tests.labeling.content_fixtures import image_table, record_tables, text_table
+from tests.labeling.content_fixtures import FLIGHT_KEY, image_table, record_tables, text_table
 from tests.labeling.test_label_studio import annotate, batch_tasks
 from tests.support.browser import artifacts_dir, chromium_page
 
@@ -96,6 +96,7 @@ def test_people_see_text_images_and_records_they_can_label(
             kind="record",
             columns=("carrier", "flight", "origin", "dest", "sched_dep_time", "distance"),
             table="cleaned/flights",
+            key=f"concat_ws('|', {', '.join(FLIGHT_KEY)})",  # features/flight_delay's example_id
             lookups=(
                 Lookup(column="carrier", table="cleaned/airlines", key="carrier", value="name"),
                 Lookup(column="origin", table="cleaned/airports", key="faa", value="name"),
