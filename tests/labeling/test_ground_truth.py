@@ -140,6 +140,7 @@ def test_ground_truth_campaign_on_s3(
         budget=Budget(max_items=40, cost_per_label=0.08),
         validation_fraction=0.25,
         prepare_backend=False,
+        prelabel_above=0.5,  # binary: every query item's suggestion goes into the manifest
     )
     sagemaker = boto3.client("sagemaker", region_name="us-east-1")
     backend = GroundTruthBackend(created.state().spec, {}, sagemaker=sagemaker)
