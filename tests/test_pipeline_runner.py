@@ -23,6 +23,8 @@ from lake.table import Table
 
 runner = CliRunner()
 HAS_ROWS = "{name: has_rows, check: row_count, min: 1, severity: fail}"
+# The first three days of January: featurize's windows over previous days need more than one day.
+LIMIT = 2500
 IMPOSSIBLE = "{name: has_rows, check: row_count, min: 100000000, severity: fail}"
 
 
@@ -134,7 +136,7 @@ def test_failure_reason_without_lineage_events(tmp_path: Path) -> None:
 @pytest.mark.timeout(2400)  # four spark-submits; on a loaded 2-core machine one can take minutes
 def test_failed_stage_stops_the_run_and_the_next_run_resumes_there(tmp_path: Path, contracts: Path) -> None:
     storage = Storage.resolve(str(tmp_path / "lake"))
-    land_sample(storage, months=[1], limit=300)
+    land_sample(storage, months=[1], limit=LIMIT)
     flights_contract = contracts / "flights.yaml"
     original = flights_contract.read_text()
     assert HAS_ROWS in original
@@ -149,7 +151,9 @@ def test_failed_stage_stops_the_run_and_the_next_run_resumes_there(tmp_path: Pat
     assert (
         "ContractViolationError: cleaned/flights: dataset rule(s) failed, nothing was committed" in reason[0]
     )
-    assert "300 rows out, expected [100000000, inf]" in reason[0]  # the broken rule's bounds, the landed rows
+    assert (
+        f"{LIMIT} rows out, expected [100000000, inf]" in reason[0]
+    )  # the broken rule's bounds, the landed rows
     assert "Traceback" not in failed.output
     assert "stopped at clean" in failed.output
     state = last_run(storage, "default")
@@ -187,7 +191,7 @@ def test_failed_stage_stops_the_run_and_the_next_run_resumes_there(tmp_path: Pat
     assert clean_tags["run_id"] == after.stages[1].run_id
     cleaned = pl.read_delta(storage.uri("cleaned", "flights"))
     quarantined = pl.read_delta(storage.uri("quarantine", "flights")).filter(pl.col("_stage") == "clean")
-    assert cleaned.height + quarantined.height == pl.read_delta(storage.uri("raw", "flights")).height == 300
+    assert cleaned.height + quarantined.height == pl.read_delta(storage.uri("raw", "flights")).height == LIMIT
     feature_tags = DeltaTable(storage.uri("features", "flight_delay")).history(1)[0]["lakeprep"]
     assert feature_tags["run_id"] == after.stages[2].run_id
     assert feature_tags["rows"]["in"] == cleaned.height
