@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from lake.contracts import Contract
 from lake.lineage import InputRef, RowCounts
 from lake.publish import Target, publish, quarantine_rows, quarantine_target
-from lake.quality.metrics import Metric, append_metrics
+from lake.quality.metrics import Metric, backfill_metrics
 from lake.quality.rules import FAILED_RULES
 from lake.runtime import JobFailedError, JobRun
 from lake.spark import persist_on_disk
@@ -111,6 +111,7 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
         counts, version = _ingest_files(run, contract, pending, changed, recorded, outcomes)
     else:
         log.info("%s: no new landed files (%d already ingested)", contract.name, len(files))
+        backfill_metrics(storage, raw)  # a run killed after its commit left them in its tags
     record_outcomes(storage, run.run.run_id, contract, outcomes, version)
     for outcome in outcomes:
         level = logging.INFO if outcome.status == "ingested" else logging.WARNING
@@ -276,6 +277,15 @@ def _ingest_files(
         carried_rows = carried.count() if carried is not None else 0
         if carried is not None:
             rows = rows.unionByName(carried.select(*raw_columns))
+        metrics = [
+            Metric("rows_in", None, counts.rows_in),
+            Metric("rows_out", None, counts.rows_out),
+            Metric("rows_quarantined", None, counts.rows_quarantined),
+            Metric("files_ingested", None, len(kept)),
+            Metric("files_replaced", None, len(replaced)),
+            Metric("files_unreadable", None, sum(o.status == "unreadable" for o in outcomes)),
+            Metric("files_held_back", None, sum(o.status == "held_back" for o in outcomes)),
+        ]
         published = publish(
             run,
             target=Target(
@@ -306,6 +316,7 @@ def _ingest_files(
                 "drift": drift.warnings,
             },
             quarantined_before=before,
+            metrics=metrics,
         )
     finally:
         frame.unpersist()
@@ -314,21 +325,6 @@ def _ingest_files(
         found = per_file[landed_file.uri]
         note = "replaced its earlier rows" if landed_file in changed else None
         outcomes.append(Outcome(landed_file, "ingested", note, found["rows"]))
-    append_metrics(
-        storage,
-        run.run,
-        raw.ref,
-        version,
-        [
-            Metric("rows_in", None, counts.rows_in),
-            Metric("rows_out", None, counts.rows_out),
-            Metric("rows_quarantined", None, counts.rows_quarantined),
-            Metric("files_ingested", None, len(kept)),
-            Metric("files_replaced", None, len(replaced)),
-            Metric("files_unreadable", None, sum(o.status == "unreadable" for o in outcomes)),
-            Metric("files_held_back", None, sum(o.status == "held_back" for o in outcomes)),
-        ],
-    )
     return counts, version
 
 

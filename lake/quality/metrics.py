@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lake.contracts.model import AnomalyPolicy
-from lake.lineage import RunContext
 from lake.quality.validate import ValidationReport
 from lake.storage import Storage
 from lake.table import Table
@@ -192,13 +191,3 @@ def backfill_metrics(storage: Storage, table: Table, last: int = 20) -> list[int
         if record_metrics(storage, table.ref, record.version, run_id, job, metrics):
             repaired.append(record.version)
     return repaired
-
-
-def append_metrics(
-    storage: Storage, run: RunContext, table: str, table_version: int | None, metrics: Sequence[Metric]
-) -> None:
-    """Metrics of a run that committed ``table_version`` itself (never of a commit it skipped: those are
-    the committing run's); idempotent per (table, version)."""
-    if table_version is None:
-        return
-    record_metrics(storage, table, table_version, run.run_id, run.job, metrics)
