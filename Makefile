@@ -11,6 +11,7 @@ SPARK35_VENV := .venv-spark35
 JARS := .cache/jars
 S3A_JARS := $(JARS)/hadoop-aws-3.3.1.jar $(JARS)/aws-java-sdk-bundle-1.11.901.jar
 CHROMIUM := /usr/bin/chromium
+FORTUNES := /usr/share/games/fortunes/computers
 PIP := pip --disable-pip-version-check -q
 BENCH_VENV := .venv-bench
 BENCH_EXTRAS := spark,features,labeling,sample
@@ -78,13 +79,18 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/python -m $(PIP) install -e ".[$(BENCH_EXTRAS)]" $(BENCH_PEERS)
 	touch $@
 
-setup-test: setup $(LS_VENV)/.installed $(SPARK35_VENV)/.installed $(S3A_JARS) $(CHROMIUM)
+setup-test: setup $(LS_VENV)/.installed $(SPARK35_VENV)/.installed $(S3A_JARS) $(CHROMIUM) $(FORTUNES)
 
 # A real browser for the UI tests (Label Studio tasks, the lake site): Debian's chromium, driven by
 # the playwright package with executable_path (playwright never downloads a browser of its own).
 $(CHROMIUM):
 	@command -v apt-get >/dev/null 2>&1 || { echo "install Chromium at $(CHROMIUM) (Debian/Ubuntu: apt-get install chromium)"; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core
+
+# Real short texts filed by topic (Debian's fortunes), for the text-labelling tests.
+$(FORTUNES):
+	@command -v apt-get >/dev/null 2>&1 || { echo "install Debian's fortunes (apt-get install fortunes)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fortunes
 
 # Label Studio gets its own virtualenv: its pins must not fight the project's.
 $(LS_VENV)/.installed:
