@@ -17,24 +17,20 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from pyspark.sql import functions as F
-
 from lake.contracts import Contract, ReferenceRule
 from lake.lineage import InputRef, RowCounts
-from lake.publish import Target, publish, quarantine_rows, quarantine_target
+from lake.publish import Target, commit_staged, quarantine_target, stage_split
 from lake.quality.metrics import Metric, backfill_metrics, find_anomalies, history, report_metrics
 from lake.quality.rules import ReferenceLookup
 from lake.quality.validate import (
-    QUARANTINED,
     ContractViolationError,
     check_dataset_rules,
-    measure,
+    flag_quarantined,
+    observe_rules,
     raise_on_failures,
-    validate,
 )
 from lake.runtime import JobRun
 from lake.secrets import pii_salt
-from lake.spark import persist_on_disk
 from lake.table import Table, TableError, WriteMode
 from lake.zones.clean import (
     all_rules,
@@ -44,12 +40,11 @@ from lake.zones.clean import (
     flag_rows,
     needs_salt,
     normalize_text,
-    published_columns,
-    quarantine_record,
     reference_probe,
+    split_by_outcome,
     with_salt,
 )
-from lake.zones.common import CLEANED_METADATA, INGESTED_AT, RUN_ID, SOURCE_FILE, with_metadata
+from lake.zones.common import CLEANED_METADATA, with_metadata
 
 log = logging.getLogger("lakeprep.clean")
 
@@ -115,10 +110,30 @@ def clean_dataset(
     if existing is not None:
         existing = existing.select(*contract.keys)
     rules = all_rules(contract)
-    validated = persist_on_disk(validate(flag_rows(typed, contract, references, existing), rules))
+    flagged = flag_quarantined(flag_rows(typed, contract, references, existing), rules)
+    columns = [c.name for c in contract.published_columns]
+    observed, measured = observe_rules(flagged, rules, columns, f"clean:{contract.name}:{run.run.run_id}")
+
+    # Both commits carry the same app transaction: the cleaned version this run will create.
+    current = cleaned.version()
+    app = (f"clean:{contract.name}", 0 if current is None else current + 1)
+    quarantine_done = quarantine.has_committed([app])
+    mode: WriteMode = "append" if incremental else "overwrite"
+    target = Target(
+        cleaned,
+        with_metadata(contract.arrow_schema(), CLEANED_METADATA),
+        mode,
+        tuple(contract.partition_by),
+        app_transactions=(app,),
+        description=contract.description,
+    )
+    rejects = None if quarantine_done else quarantine_target(quarantine, "clean", mode, [app])
+    # One scan: the write of both outcomes also measures every rule (Spark observe).
+    split = split_by_outcome(observed, contract, rules, run.run.run_id, dt.datetime.now(dt.timezone.utc))
+    staged, staged_rejects = stage_split(split, target, rejects, run.run.run_id, "clean")
     try:
-        report = measure(validated, rules, [c.name for c in contract.published_columns])
-        raise_on_failures(report, validated, cleaned.ref, columns_for_context(contract))
+        report = measured.report()
+        raise_on_failures(report, flagged, rules, cleaned.ref, columns_for_context(contract))
         outcomes = check_dataset_rules(contract, report)
         broken = [o.message for o in outcomes if not o.passed and o.severity == "fail"]
         if broken:
@@ -134,39 +149,12 @@ def clean_dataset(
             log.warning("anomaly: %s", anomaly.message)
         metrics += [Metric("anomaly", a.subject or a.metric, a.value) for a in anomalies]
         metrics += [Metric("dataset_rule_passed", o.name, float(o.passed)) for o in outcomes]
-
-        # Both commits carry the same app transaction: the cleaned version this run will create.
-        current = cleaned.version()
-        sequence = 0 if current is None else current + 1
-        app = (f"clean:{contract.name}", sequence)
-        quarantine_done = quarantine.has_committed([app])
-        mode: WriteMode = "append" if incremental else "overwrite"
-        rows = validated.where(~F.col(QUARANTINED)).select(
-            *published_columns(contract),
-            F.col(SOURCE_FILE),
-            F.col(INGESTED_AT),
-            F.lit(run.run.run_id).alias(RUN_ID),
-        )
-        rejected = quarantine_rows(
-            validated.where(F.col(QUARANTINED)),
-            "clean",
-            run.run.run_id,
-            quarantine_record(contract),
-            dt.datetime.now(dt.timezone.utc),
-        )
-        published = publish(
+        published = commit_staged(
             run,
-            target=Target(
-                cleaned,
-                with_metadata(contract.arrow_schema(), CLEANED_METADATA),
-                mode,
-                tuple(contract.partition_by),
-                app_transactions=(app,),
-                description=contract.description,
-            ),
-            rows=rows,
-            quarantine=None if quarantine_done else quarantine_target(quarantine, "clean", mode, [app]),
-            rejected=rejected,
+            target=target,
+            staged=staged,
+            quarantine=rejects,
+            staged_quarantine=staged_rejects,
             counts=RowCounts(report.rows, report.rows_out, report.quarantined),
             inputs=inputs,
             contract=(contract.name, contract.fingerprint),
@@ -183,8 +171,10 @@ def clean_dataset(
             output_facets={"quality": report.as_dict(), "column_lineage": column_lineage(contract, raw.uri)},
             metrics=metrics,
         )
-    finally:
-        validated.unpersist()
+    except Exception:
+        cleaned.discard(staged)  # never committed: remove the files now rather than leave orphans
+        quarantine.discard(staged_rejects)
+        raise
     version = published.target.version if published.target else None
     return {
         "dataset": contract.name,

@@ -6,6 +6,10 @@ both commits carry app transactions, so the re-run completes the target without 
 quarantine. Accounting is checked against the staged Parquet footers (what will actually be
 committed), not against the plan that produced them.
 
+Rows are staged either as two frames (``publish``) or, when both sides come from one frame, in one
+Spark write split by outcome (``stage_split``, then ``commit_staged``): one scan of the input writes
+the accepted rows into the target and the rejected rows, moved afterwards, into quarantine.
+
 A run whose Spark driver JVM died commits nothing more: the JVM is checked right before each
 commit (the Python driver outlives a killed JVM, and delta-rs commits without it). A staged write
 cannot be incomplete yet look valid: ``stage`` returns only after Spark's job commit, which needs the
@@ -29,8 +33,18 @@ from lake.lineage import InputRef, RowCounts
 from lake.quality.metrics import Metric, as_tag, backfill_metrics, record_metrics
 from lake.quality.rules import FAILED_RULES
 from lake.runtime import JobRun
-from lake.table import CommitResult, Table, WriteMode
-from lake.zones.common import QUARANTINE_SCHEMA, RUN_ID, SOURCE_FILE, STAGE, timestamp_literal
+from lake.storage import join
+from lake.table import CommitResult, StagedWrite, Table, WriteMode
+from lake.zones.common import (
+    ACCEPTED,
+    OUTCOME,
+    QUARANTINE_SCHEMA,
+    REJECTED,
+    RUN_ID,
+    SOURCE_FILE,
+    STAGE,
+    quarantine_payload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +83,7 @@ def quarantine_rows(
         F.lit(stage).alias(STAGE),
         F.lit(run_id).alias(RUN_ID),
         F.col(SOURCE_FILE),
-        F.col(FAILED_RULES).alias("_reasons"),
-        record.alias("_record"),
-        timestamp_literal(at).alias("_quarantined_at"),
+        *quarantine_payload(F.col(FAILED_RULES), record, at),
     )
 
 
@@ -104,16 +116,82 @@ def publish(
     lineage) describe the target for the run's lineage events. ``metrics`` are committed in the target's
     tags and written to the metrics table for the version this run created (none when the commit was
     skipped as already done: that version's metrics are its own run's)."""
-    if not counts.balanced:
-        raise AccountingError(
-            f"{target.table.ref}: {counts.rows_in} rows in but {counts.rows_out} out + "
-            f"{counts.rows_quarantined} quarantined + {counts.rows_excluded} excluded"
-        )
+    _check_balanced(target, counts)
     staged_q = None
     if quarantine is not None and rejected is not None:
         expected_q = counts.rows_quarantined - quarantined_before
         staged_q = quarantine.table.stage(rejected, quarantine.partition_by, run.run.run_id, expected_q)
     staged_t = target.table.stage(rows, target.partition_by, run.run.run_id, counts.rows_out)
+    return commit_staged(
+        run,
+        target=target,
+        staged=staged_t,
+        quarantine=quarantine if staged_q is not None else None,
+        staged_quarantine=staged_q,
+        counts=counts,
+        inputs=inputs,
+        contract=contract,
+        extra_tags=extra_tags,
+        quarantined_before=quarantined_before,
+        output_facets=output_facets,
+        metrics=metrics,
+    )
+
+
+def stage_split(
+    frame: DataFrame, target: Target, quarantine: Target | None, run_id: str, stage: str
+) -> tuple[StagedWrite, StagedWrite | None]:
+    """Write accepted and rejected rows in one Spark write, then hand each side to its table.
+
+    ``frame`` holds both layouts side by side (the other side's columns NULL) and ``_outcome``; the
+    write is partitioned by it, so each file holds one side. The rejected files (the small side) move
+    flat into the quarantine table's ``_stage=<stage>`` folder; the accepted files move up out of
+    ``_outcome=accepted/`` within their write folder, so no path holds a folder that is not a
+    partition of its table (readers such as polars parse them). Each side's statistics cover only its
+    own table's columns; readers resolve columns by name and never see the other side's (all-NULL)
+    ones. Without ``quarantine`` (committed by an earlier attempt) the rejected files are deleted."""
+    table = target.table
+    write_id = table.new_write_id(run_id)
+    table.write_parquet(frame, write_id, (OUTCOME, *target.partition_by))
+    rejected = join(table.uri, write_id, f"{OUTCOME}={REJECTED}")
+    staged_q = None
+    if quarantine is None:
+        table.storage.delete_dir(rejected)
+    else:
+        folder = f"{write_id}/{STAGE}={stage}"
+        quarantine.table.adopt(rejected, folder, flatten=True)
+        staged_q = quarantine.table.staged(folder, quarantine.partition_by, quarantine.schema.names)
+    table.adopt(join(table.uri, write_id, f"{OUTCOME}={ACCEPTED}"), write_id)
+    return table.staged(write_id, target.partition_by, target.schema.names), staged_q
+
+
+def _check_balanced(target: Target, counts: RowCounts) -> None:
+    if not counts.balanced:
+        raise AccountingError(
+            f"{target.table.ref}: {counts.rows_in} rows in but {counts.rows_out} out + "
+            f"{counts.rows_quarantined} quarantined + {counts.rows_excluded} excluded"
+        )
+
+
+def commit_staged(
+    run: JobRun,
+    *,
+    target: Target,
+    staged: StagedWrite,
+    quarantine: Target | None,
+    staged_quarantine: StagedWrite | None,
+    counts: RowCounts,
+    inputs: Sequence[InputRef],
+    contract: tuple[str, str] | None,
+    extra_tags: Mapping[str, Any] | None = None,
+    quarantined_before: int = 0,
+    output_facets: Mapping[str, Any] | None = None,
+    metrics: Sequence[Metric] = (),
+) -> Published:
+    """Check ``counts`` against the staged files, then commit quarantine first and the target second
+    (the parameters as for ``publish``)."""
+    _check_balanced(target, counts)
+    staged_t, staged_q = staged, staged_quarantine
     written_q = staged_q.rows if staged_q else 0
     if staged_t.rows != counts.rows_out or written_q + quarantined_before != counts.rows_quarantined:
         raise AccountingError(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -148,8 +149,9 @@ def _footer(metadata: pq.FileMetaData, index: int, floats_trusted: bool) -> _Foo
     return _Footer(nulls, (min(lows), max(highs)) if lows and complete else None)
 
 
-def file_stats(metadata: pq.FileMetaData) -> str:
-    """The ``stats`` JSON string of a Delta add action for one Parquet file."""
+def file_stats(metadata: pq.FileMetaData, columns: Collection[str] | None = None) -> str:
+    """The ``stats`` JSON string of a Delta add action for one Parquet file; only of ``columns`` (the
+    table's) when the file holds more (a split write's other side)."""
     rows = metadata.num_rows
     # parquet-mr orders NaN last (Double.compare), so a NaN shows as the footer max; other writers
     # leave NaN out of the bounds, as the Parquet spec says, and their float bounds cannot be trusted.
@@ -163,6 +165,8 @@ def file_stats(metadata: pq.FileMetaData) -> str:
         column = schema.column(index)
         path = column.path
         if "." in path:  # nested (map/list/struct) leaves: Delta stats cover top-level primitives only
+            continue
+        if columns is not None and path not in columns:
             continue
         footer = _footer(metadata, index, floats_trusted)
         if footer.nulls is not None:

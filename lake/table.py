@@ -304,27 +304,75 @@ class Table:
         Partitioned frames are clustered by partition (one file per partition and task slot);
         unpartitioned ones are coalesced to about ``rows_per_file`` rows per file when the row
         count is known, so small tables do not become many tiny files."""
-        write_id = f"{run_id}-{uuid.uuid4().hex[:8]}"
-        target = join(self.uri, write_id)
+        write_id = self.new_write_id(run_id)
         if partition_by:
             frame = frame.repartition(*partition_by)
         elif expected_rows is not None:
             files = max(1, -(-expected_rows // rows_per_file))
             if files < frame.rdd.getNumPartitions():
                 frame = frame.coalesce(files)
-        frame.write.mode("errorifexists").partitionBy(*partition_by).parquet(target)
-        return StagedWrite(self.ref, write_id, self._add_actions(write_id, partition_by), tuple(partition_by))
+        self.write_parquet(frame, write_id, partition_by)
+        return self.staged(write_id, partition_by)
 
-    def _add_actions(self, write_id: str, partition_by: Sequence[str]) -> list[AddAction]:
-        base = join(self.uri, write_id)
+    def new_write_id(self, run_id: str) -> str:
+        """A folder name no other write uses: the run id (so vacuum can tell whose files they are)
+        and a random suffix."""
+        return f"{run_id}-{uuid.uuid4().hex[:8]}"
+
+    def write_parquet(self, frame: DataFrame, folder: str, partition_by: Sequence[str] = ()) -> None:
+        """Spark writes ``frame`` as Parquet below ``<table>/<folder>`` (hive folders per partition)."""
+        frame.write.mode("errorifexists").partitionBy(*partition_by).parquet(join(self.uri, folder))
+
+    def staged(
+        self, folder: str, partition_by: Sequence[str] = (), columns: Iterable[str] | None = None
+    ) -> StagedWrite:
+        """The Parquet files below ``<table>/<folder>`` as a write ready to commit. ``columns`` limits the
+        statistics to the table's columns when the files carry more (a split write's other side)."""
+        return StagedWrite(
+            self.ref, folder, self._add_actions(folder, partition_by, columns), tuple(partition_by)
+        )
+
+    def adopt(self, source: str, folder: str, flatten: bool = False) -> None:
+        """Move the Parquet files below ``source`` (a folder elsewhere in the lake) into
+        ``<table>/<folder>`` so ``staged(folder)`` can commit them: keeping their sub-folders (hive
+        partitions), or ``flatten``ed into one folder. A rename on local disks and HDFS, a server-side
+        copy on S3; files move in parallel."""
+        fs = self.storage.filesystem
+        base = self.storage.fs_path(source)
+        target = self.storage.fs_path(join(self.uri, folder))
+        files = [i for i in self.storage.list_files(source) if i.path.endswith(".parquet")]
+
+        def destination(index: int, path: str) -> str:
+            relative = path[len(base) :].lstrip("/")
+            return (
+                f"{target}/{index:05d}-{relative.rsplit('/', 1)[-1]}" if flatten else f"{target}/{relative}"
+            )
+
+        moves = [(info.path, destination(n, info.path)) for n, info in enumerate(files)]
+        for parent in sorted({dst.rsplit("/", 1)[0] for _, dst in moves}):
+            fs.create_dir(parent, recursive=True)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda move: fs.move(*move), moves))
+        self.storage.delete_dir(source)
+
+    def discard(self, staged: StagedWrite | None) -> None:
+        """Delete a staged write that will not be committed (its whole write folder)."""
+        if staged is not None:
+            self.storage.delete_dir(join(self.uri, staged.write_id.split("/", 1)[0]))
+
+    def _add_actions(
+        self, folder: str, partition_by: Sequence[str], columns: Iterable[str] | None = None
+    ) -> list[AddAction]:
+        base = join(self.uri, folder)
         infos = [i for i in self.storage.list_files(base) if i.path.endswith(".parquet")]
         fs = self.storage.filesystem
+        wanted = set(columns) if columns is not None else None
 
         def action(info: Any) -> AddAction | None:
             metadata = pq.read_metadata(info.path, filesystem=fs)
             if metadata.num_rows == 0:
                 return None  # Spark writes an empty file for an empty frame; it carries nothing
-            relative = f"{write_id}/{info.path[len(self.storage.fs_path(base)) :].lstrip('/')}"
+            relative = f"{folder}/{info.path[len(self.storage.fs_path(base)) :].lstrip('/')}"
             return AddAction(
                 path=relative,
                 size=int(info.size),
@@ -333,7 +381,7 @@ class Table:
                 if info.mtime_ns
                 else int(time.time() * 1000),
                 data_change=True,
-                stats=file_stats(metadata),
+                stats=file_stats(metadata, wanted),
             )
 
         with ThreadPoolExecutor(max_workers=16) as pool:

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lake.contracts import parse_contract
-from lake.quality.validate import measure, validate
+from lake.quality.validate import flag_quarantined, measure, observe_rules, validate
 from lake.zones.clean import (
     all_rules,
     cast_to_contract,
@@ -21,9 +21,10 @@ from lake.zones.clean import (
     normalize_text,
     published_columns,
     quarantine_record,
+    split_by_outcome,
     with_salt,
 )
-from lake.zones.common import INGESTED_AT, SOURCE_FILE
+from lake.zones.common import INGESTED_AT, OUTCOME, SOURCE_FILE
 
 CONTRACT = parse_contract(
     """
@@ -134,6 +135,52 @@ def test_pii_is_hashed_with_the_salt_or_dropped_everywhere(spark: SparkSession) 
 
     report = measure(validated, rules, [c.name for c in CONTRACT.published_columns])
     assert (report.rows, report.quarantined, report.failures["type__score"]) == (2, 1, 1)
+
+
+def test_one_frame_carries_both_outcomes_and_the_write_measures_the_rules(spark: SparkSession) -> None:
+    """Accepted rows in the cleaned layout, rejected rows in the quarantine layout, each side's columns
+    NULL on the other's rows; the rule counts come from the same action (observe), no pass of their own."""
+    frame = raw(
+        spark,
+        [
+            ("1", "a", "1", None, None, "Ann@Example.com", "555-0100"),
+            ("2", "b", "zz", None, None, None, "1"),
+            ("4", "c", None, None, "bad", None, None),
+            ("3", "d", "4", None, None, None, None),
+            (None, "e", "5", None, None, None, None),
+        ],
+    )
+    typed = with_salt(cast_to_contract(normalize_text(frame, CONTRACT), CONTRACT), "s3cret")
+    rules = all_rules(CONTRACT)
+    flagged = flag_quarantined(flag_rows(typed, CONTRACT), rules)
+    observed, measured = observe_rules(flagged, rules, ["score", "email"], "five-rows")
+    at = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    split = split_by_outcome(observed, CONTRACT, rules, "run-1", at)
+    rows = {r.code or json.loads(r._record)["code"]: r.asDict() for r in split.collect()}  # the action
+
+    report = measured.report()
+    assert (report.rows, report.quarantined) == (5, 3)
+    failures = {n: report.failures[n] for n in ("type__score", "type__born", "not_null__id")}
+    assert failures == {"type__score": 1, "type__born": 1, "not_null__id": 1}
+    assert report.null_counts == {"score": 0, "email": 1}  # over the 2 accepted rows
+    assert {k: r[OUTCOME] for k, r in rows.items()} == {
+        "A": "accepted",
+        "b": "rejected",
+        "c": "rejected",
+        "D": "accepted",
+        "e": "rejected",
+    }
+    accepted, rejected = rows["A"], rows["b"]
+    assert accepted["email"] == hashlib.sha256(b"s3cret|Ann@Example.com").hexdigest()
+    quarantine_side = ("_reasons", "_record", "_quarantined_at")
+    assert [accepted[c] for c in quarantine_side] == [None, None, None]
+    assert (accepted[INGESTED_AT] is not None, accepted["_run_id"]) == (True, "run-1")
+    assert [rejected[c] for c in ("id", "code", INGESTED_AT)] == [None, None, None]
+    assert rejected["_reasons"] == ["type__score"]
+    assert json.loads(rejected["_record"]) == {"id": "2", "code": "b", "score": "zz"}
+    assert rejected["_quarantined_at"] == dt.datetime(2026, 1, 2)
+    assert rows["e"]["_reasons"] == ["not_null__id"]
+    assert "phone" not in split.columns
 
 
 @pytest.mark.parametrize("salt", [None, ""])

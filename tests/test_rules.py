@@ -108,7 +108,7 @@ def test_validate_and_measure_in_one_pass(spark: SparkSession, five: DataFrame) 
     with pytest.raises(
         ContractViolationError, match=r"rule 'id_present' failed on 1 row\(s\), e\.g\. .*\"seq\": 5"
     ):
-        raise_on_failures(report, validated, "cleaned/t", ["seq", "code"])
+        raise_on_failures(report, validated, rules, "cleaned/t", ["seq", "code"])
 
     outcomes = {o.name: o for o in check_dataset_rules(CONTRACT, report)}
     assert not outcomes["enough"].passed  # 3 rows out < 4

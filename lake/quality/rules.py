@@ -116,10 +116,3 @@ def failed_rules_column(rules: Sequence[CompiledRule]) -> Column:
         return F.array().cast("array<string>")
     names = F.array(*[F.when(rule.failed, F.lit(rule.name)) for rule in rules])
     return F.filter(names, lambda name: name.isNotNull())
-
-
-def any_of(names: Sequence[str]) -> Column:
-    """True when the row's failed rules include any of ``names``."""
-    if not names:
-        return F.lit(False)
-    return F.arrays_overlap(F.col(FAILED_RULES), F.array(*[F.lit(n) for n in names]))

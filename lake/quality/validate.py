@@ -1,22 +1,26 @@
-"""Evaluate a table's rules in one projection and measure the outcome in one aggregation.
+"""Evaluate a table's rules in one projection and measure the outcome with the write itself.
 
-``validate`` adds the failed-rule names to every row; ``measure`` computes row counts, rule
-failure counts and null counts in a single ``agg`` over the (cached) validated frame. The driver
-only ever receives that one summary row, never data rows (except a three-row sample when a
-``fail`` rule trips, for the error message).
+Each compiled rule is a boolean column; ``_quarantined`` is the OR of the quarantine rules, and the
+names of the failed rules are built only where they are kept (a rejected row's reasons). The
+measurements (row count, per-rule failures, null counts) are aggregate expressions that run either
+as their own ``agg`` (``measure``) or inside the action that writes the rows (``observe_rules`` with a
+Spark ``Observation``), so the clean job needs no pass of its own to count. The driver only ever
+receives that one summary row, never data rows (except a three-row sample when a ``fail`` rule
+trips, for the error message).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from lake.contracts.model import CompletenessRule, Contract, DatasetRule, RowCountRule, Severity
-from lake.quality.rules import FAILED_RULES, CompiledRule, any_of, failed_rules_column
+from lake.quality.rules import FAILED_RULES, CompiledRule, failed_rules_column
 
 QUARANTINED = "_quarantined"
 
@@ -56,30 +60,38 @@ class ValidationReport:
         }
 
 
+def flag_quarantined(frame: DataFrame, rules: Sequence[CompiledRule]) -> DataFrame:
+    """Add ``_quarantined``: whether any quarantine-severity rule fails (no per-row list of names)."""
+    failed = [r.failed for r in rules if r.severity == "quarantine"]
+    quarantined = F.lit(False)
+    for outcome in failed:
+        quarantined = quarantined | outcome
+    return frame.withColumn(QUARANTINED, quarantined)
+
+
 def validate(frame: DataFrame, rules: Sequence[CompiledRule]) -> DataFrame:
-    """Add ``_failed_rules`` (names) and ``_quarantined`` (a quarantine rule failed) to each row."""
-    quarantine_names = [r.name for r in rules if r.severity == "quarantine"]
-    return frame.withColumn(FAILED_RULES, failed_rules_column(rules)).withColumn(
-        QUARANTINED, any_of(quarantine_names)
-    )
+    """Add ``_failed_rules`` (names) and ``_quarantined`` to each row: for inspection and small frames;
+    the clean job builds the names only for rejected rows (see ``flag_quarantined``)."""
+    return flag_quarantined(frame, rules).withColumn(FAILED_RULES, failed_rules_column(rules))
 
 
-def measure(validated: DataFrame, rules: Sequence[CompiledRule], columns: Sequence[str]) -> ValidationReport:
-    """Counts, per-rule failures and null counts of the passing rows, in one aggregation."""
+def _metric_columns(rules: Sequence[CompiledRule], columns: Sequence[str]) -> list[Column]:
+    """Row count, quarantined rows, failures per rule, nulls per column among passing rows."""
     passing = ~F.col(QUARANTINED)
     aggregates = [
         F.count(F.lit(1)).alias("rows"),
         F.sum(F.col(QUARANTINED).cast("long")).alias("quarantined"),
     ]
-    aggregates += [
-        F.sum(F.array_contains(F.col(FAILED_RULES), r.name).cast("long")).alias(f"r{i}")
-        for i, r in enumerate(rules)
-    ]
+    aggregates += [F.sum(r.failed.cast("long")).alias(f"r{i}") for i, r in enumerate(rules)]
     aggregates += [
         F.sum((passing & F.col(c).isNull()).cast("long")).alias(f"n{i}") for i, c in enumerate(columns)
     ]
-    row = validated.agg(*aggregates).first()
-    assert row is not None  # an aggregation without grouping always yields one row
+    return aggregates
+
+
+def _report(
+    row: Mapping[str, Any], rules: Sequence[CompiledRule], columns: Sequence[str]
+) -> ValidationReport:
     return ValidationReport(
         rows=int(row["rows"]),
         quarantined=int(row["quarantined"] or 0),
@@ -89,18 +101,50 @@ def measure(validated: DataFrame, rules: Sequence[CompiledRule], columns: Sequen
     )
 
 
+def measure(validated: DataFrame, rules: Sequence[CompiledRule], columns: Sequence[str]) -> ValidationReport:
+    """Counts, per-rule failures and null counts of the passing rows, in one aggregation."""
+    row = validated.agg(*_metric_columns(rules, columns)).first()
+    assert row is not None  # an aggregation without grouping always yields one row
+    return _report(row.asDict(), rules, columns)
+
+
+@dataclass(frozen=True)
+class ObservedRules:
+    """Rule measurements riding along with whatever action runs the frame (Spark ``observe``)."""
+
+    observation: Observation
+    rules: tuple[CompiledRule, ...]
+    columns: tuple[str, ...]
+
+    def report(self) -> ValidationReport:
+        """The measurements; call after the action (it blocks until the action has finished)."""
+        return _report(self.observation.get, self.rules, self.columns)
+
+
+def observe_rules(
+    flagged: DataFrame, rules: Sequence[CompiledRule], columns: Sequence[str], name: str
+) -> tuple[DataFrame, ObservedRules]:
+    """``flagged`` (with ``_quarantined``) measured by the next action on the returned frame."""
+    observation = Observation(name)
+    observed = flagged.observe(observation, *_metric_columns(rules, columns))
+    return observed, ObservedRules(observation, tuple(rules), tuple(columns))
+
+
 def raise_on_failures(
-    report: ValidationReport, validated: DataFrame, table: str, context: Sequence[str]
+    report: ValidationReport,
+    flagged: DataFrame,
+    rules: Sequence[CompiledRule],
+    table: str,
+    context: Sequence[str],
 ) -> None:
     """Stop the run when a ``fail`` row rule tripped, naming the rule, the count and sample rows."""
     tripped = report.failing("fail")
     if not tripped:
         return
     lines = [f"{table}: {len(tripped)} fail-severity rule(s) tripped; nothing was committed."]
+    outcomes = {r.name: r.failed for r in rules}
     for name, count in sorted(tripped.items()):
-        sample = (
-            validated.where(F.array_contains(F.col(FAILED_RULES), name)).select(*context).limit(3).collect()
-        )
+        sample = flagged.where(outcomes[name]).select(*context).limit(3).collect()
         shown = "; ".join(json.dumps(r.asDict(), default=str) for r in sample)
         lines.append(f"  rule {name!r} failed on {count} row(s), e.g. {shown}")
     raise ContractViolationError("\n".join(lines))

@@ -7,6 +7,7 @@ its type becomes a ``type__<column>`` rule failure with the original text kept f
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame
@@ -18,11 +19,21 @@ from lake.quality.rules import (
     CompiledRule,
     ReferenceLookup,
     compile_rule,
+    failed_rules_column,
     helper_column,
     with_reference_flags,
     with_unique_flags,
 )
-from lake.zones.common import INGESTED_AT, SOURCE_FILE
+from lake.quality.validate import QUARANTINED
+from lake.zones.common import (
+    ACCEPTED,
+    INGESTED_AT,
+    OUTCOME,
+    REJECTED,
+    RUN_ID,
+    SOURCE_FILE,
+    quarantine_payload,
+)
 
 TEXT_PREFIX = "__text_"
 SALT = "__pii_salt"
@@ -203,6 +214,28 @@ def quarantine_record(contract: Contract) -> Column:
         if c.pii != "drop"
     ]
     return F.to_json(F.struct(*fields))
+
+
+def split_by_outcome(
+    flagged: DataFrame, contract: Contract, rules: Sequence[CompiledRule], run_id: str, at: dt.datetime
+) -> DataFrame:
+    """Accepted rows in the cleaned layout and rejected rows in the quarantine layout, in one frame
+    tagged ``_outcome`` (each side's columns NULL on the other side's rows), so one write stores both.
+
+    A rejected row's reasons and landed text are computed only for that row (inside the ``when``);
+    no row carries a list of rule names or its landed text any further than this projection."""
+    accepted = ~F.col(QUARANTINED)
+    return flagged.select(
+        F.when(accepted, F.lit(ACCEPTED)).otherwise(F.lit(REJECTED)).alias(OUTCOME),
+        *[
+            F.when(accepted, published_value(c, F.col(c.name))).alias(c.name)
+            for c in contract.published_columns
+        ],
+        F.col(SOURCE_FILE),
+        F.when(accepted, F.col(INGESTED_AT)).alias(INGESTED_AT),
+        F.lit(run_id).alias(RUN_ID),
+        *quarantine_payload(failed_rules_column(rules), quarantine_record(contract), at, where=~accepted),
+    )
 
 
 def needs_salt(contract: Contract) -> bool:

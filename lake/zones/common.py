@@ -45,6 +45,20 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
+# A split write (one scan, both outcomes) puts each row below `_outcome=accepted` or `=rejected`.
+OUTCOME = "_outcome"
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+
+
+def quarantine_payload(
+    reasons: Column, record: Column, at: dt.datetime, where: Column | None = None
+) -> list[Column]:
+    """What a quarantined row carries beside its stage, run and source file; only where ``where`` holds
+    (NULL elsewhere) when given."""
+    values = {"_reasons": reasons, "_record": record, "_quarantined_at": timestamp_literal(at)}
+    return [(v if where is None else F.when(where, v)).alias(name) for name, v in values.items()]
+
 
 def with_metadata(schema: pa.Schema, metadata: pa.Schema) -> pa.Schema:
     return pa.schema([*schema, *metadata])
