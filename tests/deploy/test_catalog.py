@@ -49,7 +49,7 @@ def test_register_every_zone_table(
     assert databases["lakeprep_test_cleaned"]["LocationUri"] == ran_lake.uri("cleaned")
     names = {d: sorted(t["Name"] for t in glue.get_tables(DatabaseName=d)["TableList"]) for d in databases}
     assert names["lakeprep_test_cleaned"] == ["airlines", "airports", "flights", "planes"]
-    assert names["lakeprep_test_metrics"] == ["quality"]
+    assert names["lakeprep_test_metrics"] == ["landing_files", "quality"]  # the landing ledger too
 
     contract = load_contracts(contracts_dir())["flights"]
     flights = catalog_table("lakeprep_test_cleaned", "flights")
@@ -99,8 +99,8 @@ def test_register_is_idempotent_and_follows_new_versions(
     metrics = Table(ran_lake, "metrics", "quality")
     register_tables(glue, config, ran_lake, contracts, ("metrics",))
     metrics.append_arrow(metrics.to_arrow().slice(0, 1), tags={"job": "test"})
-    (updated,) = register_tables(glue, config, ran_lake, contracts, ("metrics",))
-    assert updated.action == "updated"
+    actions = {r.name: r.action for r in register_tables(glue, config, ran_lake, contracts, ("metrics",))}
+    assert actions == {"quality": "updated", "landing_files": "unchanged"}  # only the table that moved
     assert catalog_table("lakeprep_test_metrics", "quality")["Parameters"]["lakeprep.delta_version"] == str(
         metrics.version()
     )
