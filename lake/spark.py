@@ -147,7 +147,11 @@ def configure_s3a(session: SparkSession) -> bool:
         if key in S3A_NUMERIC_SETTINGS:
             if current is None or not current.strip().isdigit():
                 hadoop.set(key, value)
-        elif not given.contains(f"spark.hadoop.{key}"):
+            continue
+        # Hadoop records where a value came from: one set in code (by the caller) is the caller's.
+        sources = hadoop.getPropertySources(key)
+        set_in_code = sources is not None and "programmatically" in list(sources)
+        if not given.contains(f"spark.hadoop.{key}") and not set_in_code:
             hadoop.set(key, value)
     return True
 
