@@ -403,7 +403,8 @@ def list_campaigns(lake: LakeOption = None) -> None:
     table = RichTable()
     for column in ("campaign", "state", "backend", "labelled", "humans", "machine", "spent"):
         text = column in ("campaign", "state", "backend")
-        table.add_column(column, justify="left" if text else "right", no_wrap=column == "campaign")
+        # identifiers stay whole on narrow terminals (and in pipes, where rich assumes 80 columns)
+        table.add_column(column, justify="left" if text else "right", no_wrap=text)
     for name in names:
         with _errors():
             s = Campaign(storage, name).status()

@@ -19,10 +19,11 @@ _TARGET = os.environ.get("LAKEPREP_TEST_KILL_JVM_AFTER_STAGE")
 def _install() -> None:
     from lake.table import Table
 
-    original = Table.stage
+    # ``staged`` is where every write path (``stage``, a split write's ``stage_split``) hands over its files.
+    original = Table.staged
 
-    def stage(self: Table, *args: object, **kwargs: object) -> object:
-        staged = original(self, *args, **kwargs)  # type: ignore[arg-type]
+    def staged(self: Table, *args: object, **kwargs: object) -> object:
+        write = original(self, *args, **kwargs)  # type: ignore[arg-type]
         if self.ref == _TARGET:
             jvm = os.getppid()
             with open(os.environ["LAKEPREP_TEST_PID_FILE"], "w") as handle:
@@ -31,9 +32,9 @@ def _install() -> None:
             deadline = time.monotonic() + 30
             while os.getppid() == jvm and time.monotonic() < deadline:
                 time.sleep(0.1)
-        return staged
+        return write
 
-    Table.stage = stage  # type: ignore[method-assign,assignment]
+    Table.staged = staged  # type: ignore[method-assign,assignment]
 
 
 # Only in a job's driver (jobs/<name>.py), not in the Python workers Spark starts.
