@@ -155,6 +155,8 @@ class GroundTruthBackendSpec(_Frozen):
     task_time_limit_seconds: int = Field(default=300, ge=30, le=28800)
     task_availability_seconds: int = Field(default=864000, ge=60, le=3456000)
     price_usd: float | None = None  # only for the public (Mechanical Turk) workforce
+    # the built-in task: classification (one label), multi_label, bounding_box (images), named_entity (text)
+    task_type: Literal["classification", "multi_label", "bounding_box", "named_entity"] = "classification"
 
     @field_validator("s3_prefix")
     @classmethod

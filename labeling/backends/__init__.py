@@ -32,5 +32,5 @@ def open_backend(spec: CampaignSpec, storage: Storage, state: dict[str, Any]) ->
     if isinstance(spec.backend, GroundTruthBackendSpec):
         from labeling.backends.ground_truth import GroundTruthBackend
 
-        return GroundTruthBackend(spec, state)
+        return GroundTruthBackend(spec, state, storage=storage)
     raise TypeError(f"unknown backend {spec.backend!r}")

@@ -46,6 +46,7 @@ class Annotation:
     confidence: float | None = None
     annotated_at: dt.datetime | None = None  # when this version was made (the last edit)
     revision: str | None = None  # changes with every edit, where the backend allows edits
+    detail: str | None = None  # JSON of what a label alone does not say (a box, a span) and its provenance
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import boto3
+import botocore.session
+import liquid
+import lxml.html
 import polars as pl
 import pytest
+from botocore.model import StructureShape
 from botocore.stub import Stubber
 from pyspark.sql import SparkSession
 
 from labeling import pool
-from labeling.backends.ground_truth import GroundTruthBackend, job_name
+from labeling.backends.base import BackendError, Task
+from labeling.backends.ground_truth import (
+    LAMBDA_ACCOUNTS,
+    TASKS,
+    GroundTruthBackend,
+    builtin_lambdas,
+    job_name,
+)
+from labeling.backends.ground_truth.tasks import render_template
 from labeling.campaign import Campaign
-from labeling.spec import Budget, GroundTruthBackendSpec
+from labeling.spec import Budget, CampaignSpec, ContentSpec, GroundTruthBackendSpec
+from labeling.state import Batch, PlannedItem
 from lake.storage import Storage
 from tests.labeling.conftest import CANCER_LABELS, breast_cancer_table, cancer_campaign, cancer_truth
 from tests.support.servers import S3Server
@@ -25,13 +39,26 @@ ROLE = "arn:aws:iam::123456789012:role/lakeprep-ground-truth"
 WORKTEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/lakeprep-team"
 LABELS = CANCER_LABELS
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+# The accounts hosting the built-in Lambdas, copied by hand from the SageMaker API reference
+# (HumanTaskConfig.PreHumanTaskLambdaArn) for the two regions the tests use.
+ACCOUNT = {"us-east-1": "432418664414", "eu-west-1": "568282634449"}
 
 
-def expected_job(bucket: str, batch: str, items: int) -> dict[str, Any]:
-    """The CreateLabelingJob request a built-in text classification job needs, written out by hand."""
-    prefix = f"s3://{bucket}/gt/gt-cancer"
+def expected_job(
+    bucket: str,
+    batch: str,
+    items: int,
+    campaign: str = "gt-cancer",
+    builtin: str = "TextMultiClass",
+    keyword: str = "Text classification",
+    region: str = "us-east-1",
+) -> dict[str, Any]:
+    """The CreateLabelingJob request of a built-in task (by default text classification), written out
+    by hand."""
+    prefix = f"s3://{bucket}/gt/{campaign}"
+    lambdas = f"arn:aws:lambda:{region}:{ACCOUNT[region]}:function"
     return {
-        "LabelingJobName": f"lakeprep-gt-cancer-{batch}",
+        "LabelingJobName": f"lakeprep-{campaign}-{batch}",
         "LabelAttributeName": "lakeprep-label",
         "InputConfig": {
             "DataSource": {"S3DataSource": {"ManifestS3Uri": f"{prefix}/{batch}/input.manifest"}},
@@ -43,20 +70,18 @@ def expected_job(bucket: str, batch: str, items: int) -> dict[str, Any]:
         "HumanTaskConfig": {
             "WorkteamArn": WORKTEAM,
             "UiConfig": {"UiTemplateS3Uri": f"{prefix}/config/template.liquid.html"},
-            "PreHumanTaskLambdaArn": "arn:aws:lambda:us-east-1:432418664414:function:PRE-TextMultiClass",
-            "TaskKeywords": ["lakeprep", "classification"],
+            "PreHumanTaskLambdaArn": f"{lambdas}:PRE-{builtin}",
+            "TaskKeywords": ["lakeprep", keyword],
             "TaskTitle": "Classify the item",
             "TaskDescription": "Choose the label that fits the item best.",
             "NumberOfHumanWorkersPerDataObject": 1,
             "TaskTimeLimitInSeconds": 300,
             "TaskAvailabilityLifetimeInSeconds": 864000,
             "MaxConcurrentTaskCount": items,
-            "AnnotationConsolidationConfig": {
-                "AnnotationConsolidationLambdaArn": "arn:aws:lambda:us-east-1:432418664414:function:ACS-TextMultiClass"
-            },
+            "AnnotationConsolidationConfig": {"AnnotationConsolidationLambdaArn": f"{lambdas}:ACS-{builtin}"},
         },
         "Tags": [
-            {"Key": "lakeprep:campaign", "Value": "gt-cancer"},
+            {"Key": "lakeprep:campaign", "Value": campaign},
             {"Key": "lakeprep:batch", "Value": batch},
         ],
     }
@@ -212,7 +237,8 @@ def test_ground_truth_campaign_on_s3(
     lines = read_manifest(s3, second["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"])
     plan = campaign.state().batches["b002"]
     with_prediction = [line for line in lines if "lakeprep-prediction" in line]
-    assert len(with_prediction) == sum(1 for i in plan.items if i.purpose == "query") == 15
+    # every query item, and only those, carries the suggestion (the planner decides how many there are)
+    assert len(with_prediction) == sum(1 for i in plan.items if i.purpose == "query") > 0
     for line in with_prediction:
         assert line["lakeprep-prediction"]["model-version"] == round_two.model_version
         assert line["lakeprep-prediction"]["label"] in LABELS
@@ -239,11 +265,355 @@ def _polars_options(server: S3Server) -> dict[str, str]:
 
 
 def test_job_names_are_valid_and_stable() -> None:
-    import re
-
     pattern = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     assert job_name("flight_delay", "b001") == "lakeprep-flight-delay-b001"
     long = job_name("a" * 60, "review001")
     assert pattern.match(long)
     assert long == job_name("a" * 60, "review001")
     assert long != job_name("a" * 60, "review002")
+
+
+# ------------------------------------------------------------------------------ every built-in task type
+ANIMALS = ("cat", "dog", "bird")
+
+
+def gt_spec(
+    bucket: str, kind: str, task_type: str, region: str = "us-east-1", columns: tuple[str, ...] = ("body",)
+) -> CampaignSpec:
+    return CampaignSpec(
+        name=f"gt-{kind}-{task_type}".replace("_", "-"),
+        source="features/things",
+        source_version=3,
+        id_column="example_id",
+        content=ContentSpec(kind=kind, columns=columns),
+        labels=ANIMALS,
+        instructions="Look at the whole item before answering.",
+        label_descriptions={"bird": "anything with feathers"},
+        feature_columns=("f00",),
+        pool_size=10,
+        backend=GroundTruthBackendSpec(
+            s3_prefix=f"s3://{bucket}/gt",
+            role_arn=ROLE,
+            workteam_arn=WORKTEAM,
+            region=region,
+            task_type=task_type,
+        ),
+        budget=Budget(max_items=10),
+    )
+
+
+def gt_batch(ids: list[str]) -> Batch:
+    items = tuple(PlannedItem(i, "query", predicted="dog", score=0.61) for i in ids)
+    return Batch("b001", 1, "round", "margin", "m-0001", 1, items)
+
+
+def metadata(job: str, kind: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "job-name": f"labeling-job/{job}",
+        "type": f"groundtruth/{kind}",
+        "human-annotated": "yes",
+        "creation-date": "2026-03-01T12:30:00.000000",
+        **extra,
+    }
+
+
+def label_text(line: dict[str, Any], job: str) -> None:
+    """Ground Truth's text classification answer (the documented output): index, class-name, confidence."""
+    line["lakeprep-label"] = 2
+    line["lakeprep-label-metadata"] = metadata(
+        job, "text-classification", **{"class-name": "bird", "confidence": 0.81}
+    )
+
+
+def label_image(line: dict[str, Any], job: str) -> None:
+    line["lakeprep-label"] = 0
+    line["lakeprep-label-metadata"] = metadata(
+        job, "image-classification", **{"class-name": "cat", "confidence": 0.0}
+    )
+
+
+def label_multi(kind: str) -> Any:
+    def label(line: dict[str, Any], job: str) -> None:
+        line["lakeprep-label"] = [1, 0]
+        line["lakeprep-label-metadata"] = metadata(
+            job,
+            f"{kind}-classification-multilabel",
+            **{"class-map": {"1": "dog", "0": "cat"}, "confidence-map": {"1": 0.95, "0": 0.77}},
+        )
+
+    return label
+
+
+def label_boxes(line: dict[str, Any], job: str) -> None:
+    line["lakeprep-label"] = {
+        "image_size": [{"width": 64, "height": 48, "depth": 3}],
+        "annotations": [
+            {"class_id": 1, "left": 3, "top": 4, "width": 20, "height": 30},
+            {"class_id": 2, "left": 40, "top": 5, "width": 10, "height": 8},
+        ],
+    }
+    line["lakeprep-label-metadata"] = metadata(
+        job,
+        "object-detection",
+        **{"objects": [{"confidence": 0.8}, {"confidence": 0.6}], "class-map": {"1": "dog", "2": "bird"}},
+    )
+
+
+def label_entities(line: dict[str, Any], job: str) -> None:
+    text = line["source"]
+    start = text.index("dog")
+    line["lakeprep-label"] = {
+        "annotations": {
+            "labels": [{"label": label} for label in ANIMALS],
+            "entities": [
+                {"label": "dog", "startOffset": start, "endOffset": start + 3},
+                {"label": "cat", "startOffset": 0, "endOffset": 3},
+            ],
+        }
+    }
+    line["lakeprep-label-metadata"] = metadata(
+        job, "text-span", entities=[{"confidence": 0.5}, {"confidence": 0.0}]
+    )
+
+
+CASES = {
+    "text-single": ("text", "classification", "TextMultiClass", "Text classification", label_text),
+    "record-single": ("record", "classification", "TextMultiClass", "Text classification", label_text),
+    "text-multi": (
+        "text",
+        "multi_label",
+        "TextMultiClassMultiLabel",
+        "Text classification",
+        label_multi("text"),
+    ),
+    "image-single": ("image", "classification", "ImageMultiClass", "Image classification", label_image),
+    "image-multi": (
+        "image",
+        "multi_label",
+        "ImageMultiClassMultiLabel",
+        "Image classification",
+        label_multi("image"),
+    ),
+    "bounding-box": ("image", "bounding_box", "BoundingBox", "Bounding box", label_boxes),
+    "named-entity": (
+        "text",
+        "named_entity",
+        "NamedEntityRecognition",
+        "Named entity recognition",
+        label_entities,
+    ),
+}
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_builtin_task_type_round_trips_through_s3(case: str, s3_env: S3Server, s3_bucket: str) -> None:
+    """Push a batch (template, categories and manifest on the S3 server, CreateLabelingJob checked by the
+    Stubber), then read the output manifest Ground Truth writes for that task type back as labels."""
+    kind, task_type, builtin, keyword, answer = CASES[case]
+    region = "eu-west-1" if kind == "image" else "us-east-1"
+    columns = ("carrier", "dep_time", "distance") if kind == "record" else ("body",)
+    spec = gt_spec(s3_bucket, kind, task_type, region, columns)
+    s3 = s3_env.client()
+    data: list[dict[str, Any]]
+    if kind == "image":  # two images given as s3:// URIs, one as a path in the lake (on S3)
+        data = [{"body": f"s3://{s3_bucket}/images/{n}.png"} for n in range(2)] + [
+            {"body": "raw/images/2.png"}
+        ]
+    elif kind == "record":
+        data = [
+            {
+                "carrier": f"United Air Lines Inc. (UA) #{n}",
+                "dep_time": "2013-01-01T05:17:00Z",
+                "distance": 1400.0,
+            }
+            for n in range(3)
+        ]
+    else:
+        data = [{"body": f"cat and dog number {n} <b>&</b>"} for n in range(3)]
+    ids = [f"item-{n}" for n in range(3)]
+    tasks = [
+        Task(i, "query", d, predicted="dog", score=0.61, model_version="m-0001")
+        for i, d in zip(ids, data, strict=True)
+    ]
+    sagemaker = boto3.client("sagemaker", region_name=region)
+    backend = GroundTruthBackend(
+        spec, {}, sagemaker=sagemaker, s3=s3, storage=Storage.resolve(f"s3://{s3_bucket}/lake")
+    )
+    request = expected_job(s3_bucket, "b001", 3, spec.name, builtin, keyword, region)
+    job = request["LabelingJobName"]
+    batch = gt_batch(ids)
+    with Stubber(sagemaker) as stub:
+        stub.add_response(
+            "create_labeling_job",
+            {"LabelingJobArn": f"arn:aws:sagemaker:{region}:1:labeling-job/{job}"},
+            request,
+        )
+        receipt = backend.push(batch, tasks)
+        assert receipt["created"]
+        assert receipt["task_type"] == builtin
+
+        template = s3.get_object(Bucket=s3_bucket, Key=f"gt/{spec.name}/config/template.liquid.html")[
+            "Body"
+        ].read()
+        assert f"<{CROWD_ELEMENT[builtin]}" in template.decode()
+        lines = read_manifest(s3, request["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"])
+        assert [line["lakeprep-id"] for line in lines] == ids
+        if kind == "image":
+            assert [line["source-ref"] for line in lines] == [
+                f"s3://{s3_bucket}/images/0.png",
+                f"s3://{s3_bucket}/images/1.png",
+                f"s3://{s3_bucket}/lake/raw/images/2.png",
+            ]
+            assert not any("source" in line for line in lines)
+        elif kind == "record":  # a person reads names and times, not codes or floats
+            assert lines[0]["source"] == (
+                "carrier: United Air Lines Inc. (UA) #0\ndep_time: 2013-01-01 05:17 UTC\ndistance: 1,400"
+            )
+        else:
+            assert [line["source"] for line in lines] == [d["body"] for d in data]
+        assert all(line["lakeprep-prediction"]["label"] == "dog" for line in lines)
+
+        # Ground Truth's output: the input lines plus the label; the last item expired
+        out = [dict(line) for line in lines]
+        for line in out[:2]:
+            answer(line, job)
+        out[2]["lakeprep-label-metadata"] = {
+            "failure-reason": "ClientError: task expired",
+            "job-name": f"labeling-job/{job}",
+        }
+        output = f"s3://{s3_bucket}/gt/{spec.name}/output/{job}/manifests/output/output.manifest"
+        s3.put_object(
+            Bucket=s3_bucket,
+            Key=output.split("/", 3)[3],
+            Body="".join(json.dumps(o) + "\n" for o in out).encode(),
+        )
+        stub.add_response(
+            "describe_labeling_job", describe(request, "Completed", 2, 3, output), {"LabelingJobName": job}
+        )
+        progress = backend.pull(batch)
+        stub.assert_no_pending_responses()
+
+    assert progress.complete
+    assert any("item-2 not labelled (ClientError: task expired)" in note for note in progress.notes)
+    got = [a for a in progress.annotations if a.example_id == "item-0"]
+    assert {a.example_id for a in progress.annotations} == {"item-0", "item-1"}
+    assert all(a.annotator_id == "groundtruth:lakeprep-team" for a in progress.annotations)
+    assert all(
+        a.annotated_at == dt.datetime(2026, 3, 1, 12, 30, tzinfo=dt.timezone.utc)
+        for a in progress.annotations
+    )
+    assert len({a.key for a in progress.annotations}) == len(progress.annotations)  # keys are unique
+    details = [json.loads(a.detail or "{}") for a in got]
+    assert all(d["job"] == job and d["task"] == builtin and d["consolidated"] for d in details)
+    if task_type == "classification":
+        expected = "bird" if kind != "image" else "cat"
+        assert [(a.label, a.key) for a in got] == [(expected, f"gt:{job}:item-0")]
+    elif task_type == "multi_label":
+        assert [(a.label, a.confidence) for a in got] == [("cat", 0.77), ("dog", 0.95)]
+        assert all(d["labels"] == ["cat", "dog"] for d in details)
+    elif task_type == "bounding_box":
+        assert [(a.label, a.confidence, d["box"]) for a, d in zip(got, details, strict=True)] == [
+            ("dog", 0.8, {"left": 3, "top": 4, "width": 20, "height": 30}),
+            ("bird", 0.6, {"left": 40, "top": 5, "width": 10, "height": 8}),
+        ]
+        assert details[0]["image_size"] == {"width": 64, "height": 48, "depth": 3}
+    else:
+        assert [(a.label, d["span"]["text"], a.confidence) for a, d in zip(got, details, strict=True)] == [
+            ("dog", "dog", 0.5),
+            ("cat", "cat", 0.0),
+        ]
+
+
+CROWD_ELEMENT = {
+    "TextMultiClass": "crowd-classifier",
+    "TextMultiClassMultiLabel": "crowd-classifier-multi-select",
+    "ImageMultiClass": "crowd-image-classifier",
+    "ImageMultiClassMultiLabel": "crowd-image-classifier-multi-select",
+    "BoundingBox": "crowd-bounding-box",
+    "NamedEntityRecognition": "crowd-entity-annotation",
+}
+
+
+def test_builtin_lambdas_are_the_ones_the_api_reference_lists() -> None:
+    """Every ARN the backend can build is listed in the API reference botocore ships, and every region
+    the reference lists for these tasks is known."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+
+    def documentation(shape: str, member: str) -> str:
+        structure = model.shape_for(shape)
+        assert isinstance(structure, StructureShape)
+        return str(structure.members[member].documentation)
+
+    docs = documentation("HumanTaskConfig", "PreHumanTaskLambdaArn") + documentation(
+        "AnnotationConsolidationConfig", "AnnotationConsolidationLambdaArn"
+    )
+    listed = set(re.findall(r"arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Z]+-[A-Za-z]+", docs))
+    built = {
+        arn for region in LAMBDA_ACCOUNTS for task in TASKS.values() for arn in builtin_lambdas(region, task)
+    }
+    assert len(built) == 2 * len(TASKS) * len(LAMBDA_ACCOUNTS)
+    assert built <= listed, sorted(built - listed)
+    names = {f"{p}-{t.name}" for t in TASKS.values() for p in ("PRE", "ACS")}
+    assert {arn for arn in listed if arn.rsplit(":", 1)[1] in names} == built
+    assert set(CROWD_ELEMENT) == {t.name for t in TASKS.values()}
+    assert all(CROWD_ELEMENT[t.name] == t.element for t in TASKS.values())
+
+
+@pytest.mark.parametrize("key", list(TASKS), ids=[task.name for task in TASKS.values()])
+def test_worker_templates_render_as_workers_see_them(key: tuple[str, bool]) -> None:
+    """Each template rendered with a real Liquid engine (Ground Truth's own filters stubbed as it
+    documents them): the crowd element with the object, the labels, the title and escaped instructions."""
+    task_type, image = key
+    task = TASKS[key]
+    spec = gt_spec("bucket", "image" if image else "text", task_type).model_copy(
+        update={"instructions": "Never guess {{ task.input }} <script>alert(1)</script>"}
+    )
+    body = render_template(task, spec)
+    env = liquid.Environment()
+    env.filters["to_json"] = json.dumps
+    env.filters["grant_read_access"] = lambda uri: (
+        f"https://presigned.example/{uri.removeprefix('s3://')}?X-Amz-Signature=1"
+    )
+    shown = 'The cat said "meow" <b>loud</b>' if not image else "s3://bucket/images/0.png"
+    labels: list[Any] = (
+        [{"label": label} for label in ANIMALS] if task.name == "NamedEntityRecognition" else list(ANIMALS)
+    )
+    page = env.from_string(body).render(task={"input": {"taskObject": shown, "labels": labels}})
+    root = lxml.html.fromstring(page)
+    (element,) = root.iter(task.element)
+    assert element.get("header") == "Classify the item"
+    assert json.loads(element.get("categories") or element.get("labels") or "") == labels
+    if image:
+        assert element.get("src") == "https://presigned.example/bucket/images/0.png?X-Amz-Signature=1"
+    elif task.name == "NamedEntityRecognition":
+        assert element.get("text") == shown  # offsets of the answer count in this text
+    else:
+        (target,) = element.iter("classification-target")
+        assert target.text_content() == shown
+    if task.name == "NamedEntityRecognition":
+        assert not list(root.iter("crowd-form"))  # the element submits itself
+    else:
+        assert element.getparent().tag == "crowd-form"
+    full = " ".join(element.find("full-instructions").itertext())
+    assert "Never guess {{ task.input }} <script>alert(1)</script>" in full  # shown as text, never run
+    assert "bird" in full
+    assert "anything with feathers" in full
+    assert not list(root.iter("script"))[1:]  # only crowd-html-elements.js
+
+
+def test_a_task_type_the_content_cannot_take_is_refused_in_one_line() -> None:
+    s3_bucket = "bucket"
+    with pytest.raises(BackendError, match="bounding_box task needs image content, not text"):
+        GroundTruthBackend(gt_spec(s3_bucket, "text", "bounding_box"), {})
+    with pytest.raises(BackendError, match="named_entity task needs text or record content, not image"):
+        GroundTruthBackend(gt_spec(s3_bucket, "image", "named_entity"), {})
+    backend = GroundTruthBackend(gt_spec(s3_bucket, "image", "classification"), {})
+    for image in ("/data/a.png", "data:image/png;base64,iVBORw0KGgo=", "https://example.com/a.png"):
+        with pytest.raises(BackendError, match=rf"item a: image '{re.escape(image)}' is not on S3"):
+            backend.manifest_line("b001", Task("a", "query", {"body": image}))
+    local = GroundTruthBackend(backend.spec, {}, storage=Storage.resolve("/tmp/some-lake"))
+    with pytest.raises(BackendError, match=r"image '/tmp/some-lake/raw/a.png' is not on S3"):
+        local.manifest_line("b001", Task("a", "query", {"body": "raw/a.png"}))
+    with pytest.raises(BackendError, match="no built-in task Lambdas in sa-east-1"):
+        builtin_lambdas("sa-east-1", TASKS[("classification", False)])

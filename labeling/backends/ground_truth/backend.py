@@ -1,21 +1,16 @@
-"""SageMaker Ground Truth: one labeling job per batch, input and output manifests on S3.
+"""The Ground Truth backend: one labeling job per batch, input and output manifests on S3.
 
-A batch becomes a JSON-lines input manifest (``source`` for text, ``source-ref`` for images, plus the
-item id and the model's suggestion), a ``CreateLabelingJob`` with the built-in text or image
-multi-class task (its pre-annotation and consolidation Lambdas), then ``DescribeLabelingJob`` polling
-(``LabelCounters``) until the output manifest can be read: the label attribute (class index) and its
-``-metadata`` (``class-name``, ``confidence``, ``human-annotated``). The job name derives from the
-batch id, so a repeated push finds the existing job instead of creating a second one.
-
-AWS closed Ground Truth to new customers in 2026; accounts that already used it keep it.
+``prepare`` writes the label categories and the worker template of the campaign's built-in task under
+``<s3_prefix>/<campaign>/config/``; ``push`` writes the batch's input manifest and calls
+``CreateLabelingJob`` with that task's pre-annotation and consolidation Lambdas; ``pull`` calls
+``DescribeLabelingJob`` (``LabelCounters``) until the job has ended, then reads its output manifest. The
+job name derives from the batch id, so a repeated push finds the existing job instead of creating a
+second one.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
-import re
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,83 +23,39 @@ from labeling.backends.base import (
     Task,
     display_text,
 )
+from labeling.backends.ground_truth.manifests import (
+    BATCH_KEY,
+    ID_KEY,
+    LABEL_ATTRIBUTE,
+    PREDICTION_KEY,
+    parse_line,
+)
+from labeling.backends.ground_truth.names import job_name
+from labeling.backends.ground_truth.tasks import builtin_lambdas, builtin_task, render_template
 from labeling.spec import CampaignSpec, GroundTruthBackendSpec
 from labeling.state import Batch
+from lake.storage import Storage
 
-LABEL_ATTRIBUTE = "lakeprep-label"
-ID_KEY, BATCH_KEY, PREDICTION_KEY = "lakeprep-id", "lakeprep-batch", "lakeprep-prediction"
-# Accounts that host the built-in PRE-/ACS- Lambdas, per region (from the SageMaker API reference).
-LAMBDA_ACCOUNTS = {
-    "us-east-1": "432418664414",
-    "us-east-2": "266458841044",
-    "us-west-2": "081040173940",
-    "ca-central-1": "918755190332",
-    "eu-west-1": "568282634449",
-    "eu-west-2": "487402164563",
-    "eu-central-1": "203001061592",
-    "ap-northeast-1": "477331159723",
-    "ap-northeast-2": "845288260483",
-    "ap-south-1": "565803892007",
-    "ap-southeast-1": "377565633583",
-    "ap-southeast-2": "454466003867",
-}
 TERMINAL = {"Completed", "Stopped", "Failed"}
-
-TEXT_TEMPLATE = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
-<crowd-form>
-  <crowd-classifier name="crowd-classifier" categories="{{ task.input.labels | to_json | escape }}"
-                    header="{TITLE}">
-    <classification-target>{{ task.input.taskObject }}</classification-target>
-    <full-instructions header="Instructions">{DESCRIPTION}</full-instructions>
-    <short-instructions>{DESCRIPTION}</short-instructions>
-  </crowd-classifier>
-</crowd-form>
-"""
-IMAGE_TEMPLATE = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
-<crowd-form>
-  <crowd-image-classifier name="crowd-image-classifier" src="{{ task.input.taskObject | grant_read_access }}"
-                          categories="{{ task.input.labels | to_json | escape }}" header="{TITLE}">
-    <full-instructions header="Instructions">{DESCRIPTION}</full-instructions>
-    <short-instructions>{DESCRIPTION}</short-instructions>
-  </crowd-image-classifier>
-</crowd-form>
-"""
-
-
-def job_name(campaign: str, batch_id: str) -> str:
-    """A valid, deterministic labeling job name (``[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``)."""
-    raw = re.sub(r"[^a-zA-Z0-9]+", "-", f"lakeprep-{campaign}-{batch_id}").strip("-")
-    if len(raw) <= 63:
-        return raw
-    digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
-    return f"{raw[:54].rstrip('-')}-{digest}"
-
-
-def builtin_lambdas(region: str, image: bool) -> tuple[str, str]:
-    """(pre-annotation, consolidation) Lambda ARNs of the built-in multi-class task."""
-    account = LAMBDA_ACCOUNTS.get(region)
-    if account is None:
-        raise BackendError(f"Ground Truth built-in tasks are not available in {region}")
-    task = "ImageMultiClass" if image else "TextMultiClass"
-    base = f"arn:aws:lambda:{region}:{account}:function"
-    return f"{base}:PRE-{task}", f"{base}:ACS-{task}"
-
-
-def _split(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    return parsed.netloc, parsed.path.lstrip("/")
 
 
 class GroundTruthBackend(Backend):
     name = "ground_truth"
 
     def __init__(
-        self, spec: CampaignSpec, state: dict[str, Any], sagemaker: Any = None, s3: Any = None
+        self,
+        spec: CampaignSpec,
+        state: dict[str, Any],
+        sagemaker: Any = None,
+        s3: Any = None,
+        storage: Storage | None = None,
     ) -> None:
         super().__init__(spec, state)
         if not isinstance(spec.backend, GroundTruthBackendSpec):
             raise TypeError("GroundTruthBackend needs a ground_truth backend spec")
         self.config = spec.backend
+        self.task = builtin_task(spec)
+        self.storage = storage  # the lake, to find images given as lake paths
         self._sagemaker = sagemaker
         self._s3 = s3
 
@@ -148,17 +99,14 @@ class GroundTruthBackend(Backend):
             ),
             "application/json",
         )
-        body = IMAGE_TEMPLATE if self.spec.content.kind == "image" else TEXT_TEMPLATE
-        body = body.replace("{TITLE}", self.config.task_title).replace(
-            "{DESCRIPTION}", self.config.task_description
-        )
-        self._put(template, body, "text/html")
-        return {"label_categories": categories, "ui_template": template}
+        self._put(template, render_template(self.task, self.spec), "text/html")
+        return {"label_categories": categories, "ui_template": template, "task": self.task.name}
 
     def manifest_line(self, batch_id: str, task: Task) -> dict[str, Any]:
+        """One input line: ``source-ref`` (an image on S3) or ``source`` (the text a worker reads)."""
         line: dict[str, Any] = {ID_KEY: task.example_id, BATCH_KEY: batch_id}
-        if self.spec.content.kind == "image":
-            line["source-ref"] = str(task.data.get(self.spec.content.columns[0]))
+        if self.task.image:
+            line["source-ref"] = self.image_ref(task)
         else:
             line["source"] = display_text(task.data, self.spec)
         if task.predicted is not None:
@@ -169,14 +117,29 @@ class GroundTruthBackend(Backend):
             }
         return line
 
+    def image_ref(self, task: Task) -> str:
+        """The item's image as the ``s3://`` URI Ground Truth reads (it reads nothing else)."""
+        value = str(task.data.get(self.spec.content.columns[0]) or "")
+        if value.startswith("s3a://"):
+            value = "s3://" + value.removeprefix("s3a://")
+        relative = value and not urlparse(value).scheme and not value.startswith("/")
+        if relative and self.storage is not None:
+            value = self.storage.uri(value)  # a path in the lake: on S3 when the lake is
+        if not value.startswith("s3://"):
+            raise BackendError(
+                f"item {task.example_id}: image {value or '(empty)'!r} is not on S3; Ground Truth reads "
+                "images from s3:// URIs only (put the lake or the images on S3)"
+            )
+        return value
+
     def create_job_request(self, batch: Batch, manifest: str) -> dict[str, Any]:
         config = self.state or self.prepare()
-        pre, consolidation = builtin_lambdas(self.config.region, self.spec.content.kind == "image")
+        pre, consolidation = builtin_lambdas(self.config.region, self.task)
         human: dict[str, Any] = {
             "WorkteamArn": self.config.workteam_arn,
             "UiConfig": {"UiTemplateS3Uri": config["ui_template"]},
             "PreHumanTaskLambdaArn": pre,
-            "TaskKeywords": ["lakeprep", "classification"],
+            "TaskKeywords": ["lakeprep", self.task.keyword],
             "TaskTitle": self.config.task_title,
             "TaskDescription": self.config.task_description,
             "NumberOfHumanWorkersPerDataObject": batch.annotators,
@@ -227,6 +190,7 @@ class GroundTruthBackend(Backend):
             "manifest": manifest,
             "tasks": len(tasks),
             "created": created,
+            "task_type": self.task.name,
         }
 
     def pull(self, batch: Batch) -> Progress:
@@ -252,52 +216,37 @@ class GroundTruthBackend(Backend):
         return Progress(annotations, len(batch.items), len(batch.items), notes)
 
     def parse_output(self, text: str, batch: Batch, name: str) -> tuple[list[Annotation], list[str]]:
-        """Labels from an output manifest; items that failed or were machine-labelled by GT are noted, not kept."""
+        """Labels from an output manifest, per task type; items that failed or that Ground Truth labelled
+        with its own model are noted, not kept (lakeprep does its own auto-labelling)."""
         annotations: list[Annotation] = []
         notes: list[str] = []
         wanted = set(batch.ids)
+        annotator = f"groundtruth:{self.config.workteam_arn.rsplit('/', 1)[-1]}"
         for number, raw in enumerate(text.splitlines(), start=1):
             if not raw.strip():
                 continue
-            line = json.loads(raw)
-            example_id = str(line.get(ID_KEY))
-            if example_id not in wanted:
-                notes.append(f"{name} line {number}: item {example_id!r} is not in batch {batch.batch_id}")
+            try:
+                line = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                notes.append(f"{name} output line {number}: not JSON ({exc.msg})")
                 continue
-            metadata = line.get(f"{LABEL_ATTRIBUTE}-metadata") or {}
-            if LABEL_ATTRIBUTE not in line or "failure-reason" in metadata:
+            parsed = parse_line(line, self.task, self.spec.labels, annotator)
+            if parsed.example_id not in wanted:
                 notes.append(
-                    f"{name}: item {example_id} not labelled ({metadata.get('failure-reason', 'no label')})"
+                    f"{name} line {number}: item {parsed.example_id!r} is not in batch {batch.batch_id}"
                 )
-                continue
-            if str(metadata.get("human-annotated", "yes")).lower() != "yes":
-                notes.append(f"{name}: item {example_id} was labelled by Ground Truth's own model; skipped")
-                continue
-            label = metadata.get("class-name")
-            if label is None:
-                index = int(line[LABEL_ATTRIBUTE])
-                label = self.spec.labels[index] if 0 <= index < len(self.spec.labels) else str(index)
-            annotations.append(
-                Annotation(
-                    example_id=example_id,
-                    label=str(label),
-                    annotator_id=f"groundtruth:{self.config.workteam_arn.rsplit('/', 1)[-1]}",
-                    key=f"gt:{name}:{example_id}",
-                    confidence=float(metadata["confidence"]) if "confidence" in metadata else None,
-                    annotated_at=_utc(metadata.get("creation-date")),
-                )
-            )
+            elif parsed.problem:
+                notes.append(f"{name}: item {parsed.example_id} {parsed.problem}")
+            else:
+                annotations.extend(parsed.annotations)
         return annotations, notes
+
+
+def _split(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
 
 
 def _usd(amount: float) -> dict[str, int]:
     tenths = round(amount * 1000)
     return {"Dollars": tenths // 1000, "Cents": (tenths // 10) % 100, "TenthFractionsOfACent": tenths % 10}
-
-
-def _utc(value: Any) -> dt.datetime | None:
-    """Ground Truth writes naive ISO timestamps in UTC."""
-    if not value:
-        return None
-    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
