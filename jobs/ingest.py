@@ -1,8 +1,11 @@
-"""Ingest landed files (CSV, JSON lines, Parquet) into the raw zone, each file's content exactly once.
+"""Ingest landed files (CSV, JSON lines, Parquet; images, any binary file, text documents) into the raw
+zone, each file's content exactly once.
 
 Raw keeps the landed text losslessly, plus `_source_file`, `_ingested_at`, `_run_id` and unknown
-columns in `_extra`. Broken records and records that do not decode go to the quarantine table with
-their file. A file re-delivered with new content replaces its earlier rows in raw (or is held back
+columns in `_extra`. A content dataset (source.formats image, binary or text) gets one row per
+file: its URI, path, size, SHA-256 and content type, width and height for images, or the document's
+text. Broken records, images that do not decode and text that does not decode go to the quarantine
+table with their file. A file re-delivered with new content replaces its earlier rows in raw (or is held back
 under `source.on_changed_file: reject`). A file that drifts from the contract or cannot be read is
 held back while the others are ingested; the run names it once (in `metrics/landing_files`) and
 fails; later runs only warn until the file or the contract changes. Empty files are recorded, not errors.
@@ -44,6 +47,7 @@ from lake.zones.common import (
 from lake.zones.ingest import (
     BLOCK,
     POSITION,
+    REJECT_REASON,
     UNDECODABLE,
     DriftError,
     LandedFile,
@@ -113,7 +117,12 @@ def ingest_dataset(run: JobRun, contract: Contract) -> dict[str, Any]:
         log.info("%s: no new landed files (%d already ingested)", contract.name, len(files))
         backfill_metrics(storage, raw)  # a run killed after its commit left them in its tags
     record_outcomes(storage, run.run.run_id, contract, outcomes, version)
-    for outcome in outcomes:
+    plain = [o for o in outcomes if o.status == "ingested" and o.reason is None]
+    shown = outcomes
+    if len(plain) > 20:  # an image folder: thousands of files, one line
+        log.info("ingested %d files (%s ... %s)", len(plain), plain[0].file.relative, plain[-1].file.relative)
+        shown = [o for o in outcomes if o.status != "ingested" or o.reason is not None]
+    for outcome in shown:
         level = logging.INFO if outcome.status == "ingested" else logging.WARNING
         log.log(level, "%s: %s", outcome.status.replace("_", " "), outcome.line())
     return summary | {
@@ -191,7 +200,10 @@ def _ingest_files(
         timestamp_literal(moment).alias(INGESTED_AT),
         F.lit(run.run.run_id).alias(RUN_ID),
         F.filter(
-            F.array(F.when(malformed, F.lit(MALFORMED)), F.when(undecodable, F.lit(UNDECODABLE_RECORD))),
+            F.array(
+                F.when(malformed, F.coalesce(F.col(REJECT_REASON), F.lit(MALFORMED))),
+                F.when(undecodable, F.lit(UNDECODABLE_RECORD)),
+            ),
             lambda reason: reason.isNotNull(),
         ).alias(FAILED_RULES),
     )

@@ -81,10 +81,25 @@ class Column(_Strict):
 _ENCODINGS = {"utf-8": "UTF-8", "ascii": "US-ASCII", "latin-1": "ISO-8859-1", "iso8859-1": "ISO-8859-1"}
 
 
+# Content formats land one raw row per file: ``image`` (PNG, JPEG, GIF, BMP: decoded to check them and
+# measure them), ``binary`` (any file; images among them are measured, not checked) and ``text`` (a
+# whole file is one document). A content contract's columns are chosen from what ingest knows about
+# such a file; a corpus of one document per JSON-lines record is an ordinary ``json`` contract.
+Format = Literal["csv", "json", "parquet", "image", "binary", "text"]
+TABULAR_FORMATS = ("csv", "json", "parquet")
+FILE_FIELDS = ("uri", "path", "size", "sha256", "content_type", "width", "height", "channels")
+TEXT_FIELDS = ("uri", "path", "size", "sha256", "text")
+CONTENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "image": FILE_FIELDS,
+    "binary": FILE_FIELDS,
+    "text": TEXT_FIELDS,
+}
+
+
 class SourceSpec(_Strict):
     """How landed files of this dataset are read. Raw keeps text as landed; cleaning types it."""
 
-    formats: list[Literal["csv", "json", "parquet"]] = ["csv", "json", "parquet"]
+    formats: list[Format] = ["csv", "json", "parquet"]
     csv_header: bool = True
     csv_delimiter: str = ","
     csv_quote: str = '"'
@@ -109,6 +124,22 @@ class SourceSpec(_Strict):
         if name not in _ENCODINGS:
             raise ValueError(f"unsupported encoding {value!r}; use one of {sorted(_ENCODINGS.values())}")
         return _ENCODINGS[name]
+
+    @field_validator("formats")
+    @classmethod
+    def _one_kind(cls, value: list[Format]) -> list[Format]:
+        """Files and text documents land in differently shaped rows, so a dataset takes one kind."""
+        kinds = {CONTENT_FIELDS.get(f, TABULAR_FORMATS) for f in value}
+        if len(kinds) > 1:
+            raise ValueError(
+                f"{value} mixes kinds: take csv/json/parquet records, image/binary files or text documents"
+            )
+        return value
+
+    @property
+    def content_fields(self) -> tuple[str, ...] | None:
+        """What a content dataset's columns may be (None for record formats)."""
+        return CONTENT_FIELDS.get(self.formats[0]) if self.formats else None
 
 
 class DriftPolicy(_Strict):
@@ -257,6 +288,13 @@ class Contract(_Strict):
                 raise ValueError(f"{where} names unknown column(s) {missing}; columns are {names}")
 
         need("keys", self.keys)
+        fields = self.source.content_fields
+        unknown = [c.landed_name for c in self.columns if fields and c.landed_name not in fields]
+        if unknown:
+            raise ValueError(
+                f"column(s) {unknown} are not known of a landed {'/'.join(self.source.formats)} file; "
+                f"use {list(fields or ())} (source_name maps one to another column name)"
+            )
         need("partition_by", self.partition_by)
         by_name = {c.name: c for c in self.columns}
         for col in self.partition_by:

@@ -25,14 +25,13 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lake.contracts.model import Contract
+from lake.contracts.model import CONTENT_FIELDS, Contract, Format
 from lake.storage import Storage
 from lake.table import Table
 from lake.zones.common import CORRUPT, EXTRA, SOURCE_FILE, source_file_column
 
 log = logging.getLogger(__name__)
 
-Format = Literal["csv", "json", "parquet"]
 _SUFFIXES: dict[str, Format] = {
     ".csv": "csv",
     ".csv.gz": "csv",
@@ -42,6 +41,14 @@ _SUFFIXES: dict[str, Format] = {
     ".json.gz": "json",
     ".jsonl.gz": "json",
     ".parquet": "parquet",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".gif": "image",
+    ".bmp": "image",
+    ".txt": "text",
+    ".text": "text",
+    ".md": "text",
 }
 LANDING = "landing"
 BOM = "\ufeff".encode()  # a UTF-8 byte order mark: not part of the first column name or value
@@ -123,8 +130,10 @@ def discover(storage: Storage, dataset: str, contract: Contract) -> tuple[list[L
     for info in storage.list_files(base):
         relative = info.path[len(landing_root) :].lstrip("/")
         fmt = file_format(info.base_name)
+        if fmt not in contract.source.formats and "binary" in contract.source.formats:
+            fmt = "binary"  # a binary dataset takes any file
         if fmt is None:
-            skipped.append(f"{relative}: not a CSV, JSON lines or Parquet file name")
+            skipped.append(f"{relative}: not a CSV, JSON lines, Parquet, image or text file name")
             continue
         if fmt not in contract.source.formats:
             skipped.append(
@@ -180,6 +189,8 @@ def probe(storage: Storage, landed: LandedFile, contract: Contract) -> Probe:
     path = storage.fs_path(landed.uri)
     if landed.checksum is None:
         return Probe(landed, error="cannot be read (no checksum)")
+    if landed.format in ("image", "binary"):  # read whole in Spark; nothing to check up front
+        return Probe(landed, empty=landed.size == 0)
     try:
         if landed.format == "parquet":
             if landed.size == 0:
@@ -189,7 +200,7 @@ def probe(storage: Storage, landed: LandedFile, contract: Contract) -> Probe:
         first, blank = _first_line(storage, path)
         if blank:
             return Probe(landed, empty=True)
-        if landed.format == "json" or not contract.source.csv_header:
+        if landed.format in ("json", "text") or not contract.source.csv_header:
             return Probe(landed)
         encoding = contract.source.encoding
         try:
@@ -332,6 +343,13 @@ def read_landed(spark: SparkSession, probes: Sequence[Probe], contract: Contract
             frames.append(_read_csv(spark, uris, columns, contract))
         elif fmt == "json":
             frames.append(_read_json_lines(spark, uris, contract))
+        elif fmt in CONTENT_FIELDS:
+            from lake.zones.ingest_content import read_content  # it builds on this module's layout
+
+            wanted = set(uris)
+            frames.append(
+                read_content(spark, fmt, [p.file for p in probes if p.file.uri in wanted], contract)
+            )
         else:
             frames.append(_read_parquet(spark, uris, columns or (), contract))
     if not frames:
@@ -348,6 +366,7 @@ def landed_schema(contract: Contract) -> T.StructType:
         T.StructField(UNDECODABLE, _UNDECODABLE_TYPE),
         T.StructField(POSITION, T.LongType()),
         T.StructField(BLOCK, T.LongType()),
+        T.StructField(REJECT_REASON, T.StringType()),
     ]
     return T.StructType(fields)
 
@@ -362,6 +381,9 @@ _UNDECODABLE_TYPE = T.StructType(
 # offset of the split that read it), so the record number is its rank among the file's records.
 POSITION = "_position"
 BLOCK = "_block"
+# The rule a record in ``_corrupt_record`` broke when it is not ``malformed_record`` (e.g. an image
+# that does not decode); NULL for records read from CSV, JSON lines or Parquet.
+REJECT_REASON = "_reject_reason"
 # Read CSV bytes one-to-one as characters: delimiters, quotes and line ends are ASCII in every
 # supported encoding, so records split the same, and each field's exact bytes can be decoded in SQL.
 _BYTES_AS_TEXT = "ISO-8859-1"
@@ -374,6 +396,7 @@ def _shape(
     corrupt: Column,
     undecodable: Column | None = None,
     positioned: bool = True,
+    reason: Column | None = None,
 ) -> list[Column]:
     """Project one file group onto the landed layout (same columns, same order for every group)."""
     out = [values.get(c.landed_name, F.lit(None).cast("string")).alias(c.name) for c in contract.columns]
@@ -385,6 +408,7 @@ def _shape(
         (undecodable if undecodable is not None else F.lit(None).cast(_UNDECODABLE_TYPE)).alias(UNDECODABLE),
         (F.monotonically_increasing_id() if positioned else F.lit(None).cast("long")).alias(POSITION),
         F.col("_metadata.file_block_start").alias(BLOCK),
+        (reason if reason is not None else F.lit(None).cast("string")).alias(REJECT_REASON),
     ]
 
 
