@@ -52,6 +52,7 @@ def expected_job(
     builtin: str = "TextMultiClass",
     keyword: str = "Text classification",
     region: str = "us-east-1",
+    workers: int = 1,
 ) -> dict[str, Any]:
     """The CreateLabelingJob request of a built-in task (by default text classification), written out
     by hand."""
@@ -74,7 +75,7 @@ def expected_job(
             "TaskKeywords": ["lakeprep", keyword],
             "TaskTitle": "Classify the item",
             "TaskDescription": "Choose the label that fits the item best.",
-            "NumberOfHumanWorkersPerDataObject": 1,
+            "NumberOfHumanWorkersPerDataObject": workers,
             "TaskTimeLimitInSeconds": 300,
             "TaskAvailabilityLifetimeInSeconds": 864000,
             "MaxConcurrentTaskCount": items,
@@ -302,9 +303,9 @@ def gt_spec(
     )
 
 
-def gt_batch(ids: list[str]) -> Batch:
+def gt_batch(ids: list[str], annotators: int) -> Batch:
     items = tuple(PlannedItem(i, "query", predicted="dog", score=0.61) for i in ids)
-    return Batch("b001", 1, "round", "margin", "m-0001", 1, items)
+    return Batch("b001", 1, "round", "margin", "m-0001", annotators, items)
 
 
 def metadata(job: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -406,10 +407,14 @@ CASES = {
 
 
 @pytest.mark.s3
+@pytest.mark.parametrize("annotators", [1, 2])
 @pytest.mark.parametrize("case", list(CASES))
-def test_each_builtin_task_type_round_trips_through_s3(case: str, s3_env: S3Server, s3_bucket: str) -> None:
+def test_each_builtin_task_type_round_trips_through_s3(
+    case: str, annotators: int, s3_env: S3Server, s3_bucket: str
+) -> None:
     """Push a batch (template, categories and manifest on the S3 server, CreateLabelingJob checked by the
-    Stubber), then read the output manifest Ground Truth writes for that task type back as labels."""
+    Stubber), then read the output manifest Ground Truth writes for that task type back as labels; with
+    two workers per item, each worker's own answer from the worker-response files."""
     kind, task_type, builtin, keyword, answer = CASES[case]
     region = "eu-west-1" if kind == "image" else "us-east-1"
     columns = ("carrier", "dep_time", "distance") if kind == "record" else ("body",)
@@ -440,9 +445,9 @@ def test_each_builtin_task_type_round_trips_through_s3(case: str, s3_env: S3Serv
     backend = GroundTruthBackend(
         spec, {}, sagemaker=sagemaker, s3=s3, storage=Storage.resolve(f"s3://{s3_bucket}/lake")
     )
-    request = expected_job(s3_bucket, "b001", 3, spec.name, builtin, keyword, region)
+    request = expected_job(s3_bucket, "b001", 3, spec.name, builtin, keyword, region, annotators)
     job = request["LabelingJobName"]
-    batch = gt_batch(ids)
+    batch = gt_batch(ids, annotators)
     with Stubber(sagemaker) as stub:
         stub.add_response(
             "create_labeling_job",
@@ -488,6 +493,10 @@ def test_each_builtin_task_type_round_trips_through_s3(case: str, s3_env: S3Serv
             Key=output.split("/", 3)[3],
             Body="".join(json.dumps(o) + "\n" for o in out).encode(),
         )
+        if annotators == 2:  # two workers answered item-0; item-1's responses are missing
+            response = {"answers": [worker_answer(builtin, worker, lines[0]) for worker in ("wk-a", "wk-b")]}
+            key = f"gt/{spec.name}/output/{job}/annotations/worker-response/iteration-1/0/2026-03-01_12:21:07.json"
+            s3.put_object(Bucket=s3_bucket, Key=key, Body=json.dumps(response).encode())
         stub.add_response(
             "describe_labeling_job", describe(request, "Completed", 2, 3, output), {"LabelingJobName": job}
         )
@@ -496,33 +505,95 @@ def test_each_builtin_task_type_round_trips_through_s3(case: str, s3_env: S3Serv
 
     assert progress.complete
     assert any("item-2 not labelled (ClientError: task expired)" in note for note in progress.notes)
-    got = [a for a in progress.annotations if a.example_id == "item-0"]
     assert {a.example_id for a in progress.annotations} == {"item-0", "item-1"}
-    assert all(a.annotator_id == "groundtruth:lakeprep-team" for a in progress.annotations)
-    assert all(
-        a.annotated_at == dt.datetime(2026, 3, 1, 12, 30, tzinfo=dt.timezone.utc)
-        for a in progress.annotations
-    )
     assert len({a.key for a in progress.annotations}) == len(progress.annotations)  # keys are unique
-    details = [json.loads(a.detail or "{}") for a in got]
+    consolidated = [
+        a for a in progress.annotations if a.example_id == ("item-1" if annotators == 2 else "item-0")
+    ]
+    assert all(a.annotator_id == "groundtruth:lakeprep-team" for a in consolidated)
+    assert all(
+        a.annotated_at == dt.datetime(2026, 3, 1, 12, 30, tzinfo=dt.timezone.utc) for a in consolidated
+    )
+    details = [json.loads(a.detail or "{}") for a in consolidated]
     assert all(d["job"] == job and d["task"] == builtin and d["consolidated"] for d in details)
+    item = consolidated[0].example_id
     if task_type == "classification":
         expected = "bird" if kind != "image" else "cat"
-        assert [(a.label, a.key) for a in got] == [(expected, f"gt:{job}:item-0")]
+        assert [(a.label, a.key) for a in consolidated] == [(expected, f"gt:{job}:{item}")]
     elif task_type == "multi_label":
-        assert [(a.label, a.confidence) for a in got] == [("cat", 0.77), ("dog", 0.95)]
+        assert [(a.label, a.confidence) for a in consolidated] == [("cat", 0.77), ("dog", 0.95)]
         assert all(d["labels"] == ["cat", "dog"] for d in details)
     elif task_type == "bounding_box":
-        assert [(a.label, a.confidence, d["box"]) for a, d in zip(got, details, strict=True)] == [
+        assert [(a.label, a.confidence, d["box"]) for a, d in zip(consolidated, details, strict=True)] == [
             ("dog", 0.8, {"left": 3, "top": 4, "width": 20, "height": 30}),
             ("bird", 0.6, {"left": 40, "top": 5, "width": 10, "height": 8}),
         ]
         assert details[0]["image_size"] == {"width": 64, "height": 48, "depth": 3}
     else:
-        assert [(a.label, d["span"]["text"], a.confidence) for a, d in zip(got, details, strict=True)] == [
-            ("dog", "dog", 0.5),
-            ("cat", "cat", 0.0),
+        spans = [
+            (a.label, d["span"]["text"], a.confidence) for a, d in zip(consolidated, details, strict=True)
         ]
+        assert spans == [("dog", "dog", 0.5), ("cat", "cat", 0.0)]
+    if annotators == 1:
+        return
+    assert any("item-1 has no worker responses; its consolidated answer is kept" in n for n in progress.notes)
+    workers = [a for a in progress.annotations if a.example_id == "item-0"]
+    assert {a.annotator_id for a in workers} == {"groundtruth:wk-a", "groundtruth:wk-b"}
+    assert all(
+        a.annotated_at == dt.datetime(2026, 3, 1, 12, 20, 41, 139000, tzinfo=dt.timezone.utc) for a in workers
+    )
+    for a in workers:
+        detail = json.loads(a.detail or "{}")
+        worker = a.annotator_id.removeprefix("groundtruth:")
+        assert a.key.startswith(f"gt:{job}:item-0:{worker}")
+        assert (detail["consolidated"], detail["worker"], detail["worker_sub"], detail["seconds"]) == (
+            False,
+            worker,
+            f"sub-{worker}",
+            12.5,
+        )
+        if task_type == "bounding_box":
+            assert (a.label, detail["box"]) == ("cat", {"left": 1, "top": 2, "width": 5, "height": 6})
+        elif task_type == "named_entity":
+            assert (a.label, detail["span"]["text"]) == ("dog", "dog")
+    labels = sorted(a.label for a in workers)
+    assert labels == (
+        ["bird", "bird", "cat", "cat"] if task_type == "multi_label" else sorted([labels[0]] * 2)
+    )
+    if task_type == "classification":
+        assert labels == ["dog", "dog"]
+
+
+def worker_answer(builtin: str, worker: str, line: dict[str, Any]) -> dict[str, Any]:
+    """One worker's entry in a worker-response file: the element's output under its name."""
+    contents: dict[str, dict[str, Any]] = {
+        "TextMultiClass": {"label": "dog"},
+        "ImageMultiClass": {"label": "dog"},
+        "TextMultiClassMultiLabel": {"labels": ["bird", "cat"]},
+        "ImageMultiClassMultiLabel": {"labels": ["bird", "cat"]},
+        "BoundingBox": {
+            "boundingBoxes": [{"label": "cat", "left": 1, "top": 2, "width": 5, "height": 6}],
+            "inputImageProperties": {"width": 64, "height": 48},
+        },
+    }
+    content = contents.get(builtin) or {
+        "entities": [
+            {
+                "label": "dog",
+                "startOffset": line["source"].index("dog"),
+                "endOffset": line["source"].index("dog") + 3,
+            }
+        ]
+    }
+    name = "boundingBox" if builtin == "BoundingBox" else CROWD_ELEMENT[builtin]  # the template's name=
+    return {
+        "acceptanceTime": "2026-03-01T12:20:28.639Z",
+        "submissionTime": "2026-03-01T12:20:41.139Z",
+        "timeSpentInSeconds": 12.5,
+        "workerId": worker,
+        "workerMetadata": {"identityData": {"identityProviderType": "Cognito", "sub": f"sub-{worker}"}},
+        "answerContent": {name: content},
+    }
 
 
 CROWD_ELEMENT = {
@@ -570,7 +641,7 @@ def test_worker_templates_render_as_workers_see_them(key: tuple[str, bool]) -> N
         update={"instructions": "Never guess {{ task.input }} <script>alert(1)</script>"}
     )
     body = render_template(task, spec)
-    env = liquid.Environment()
+    env = liquid.Environment(autoescape=True)  # Ground Truth escapes every value by default
     env.filters["to_json"] = json.dumps
     env.filters["grant_read_access"] = lambda uri: (
         f"https://presigned.example/{uri.removeprefix('s3://')}?X-Amz-Signature=1"
@@ -582,6 +653,7 @@ def test_worker_templates_render_as_workers_see_them(key: tuple[str, bool]) -> N
     page = env.from_string(body).render(task={"input": {"taskObject": shown, "labels": labels}})
     root = lxml.html.fromstring(page)
     (element,) = root.iter(task.element)
+    assert element.get("name") == task.answer  # the key of each worker's answer
     assert element.get("header") == "Classify the item"
     assert json.loads(element.get("categories") or element.get("labels") or "") == labels
     if image:

@@ -28,7 +28,9 @@ from labeling.backends.ground_truth.manifests import (
     ID_KEY,
     LABEL_ATTRIBUTE,
     PREDICTION_KEY,
+    READABLE,
     parse_line,
+    response_annotations,
 )
 from labeling.backends.ground_truth.names import job_name
 from labeling.backends.ground_truth.tasks import builtin_lambdas, builtin_task, render_template
@@ -212,6 +214,8 @@ class GroundTruthBackend(Backend):
             done = int(counters.get("TotalLabeled", 0)) + int(counters.get("FailedNonRetryableError", 0))
             return Progress([], min(done, len(batch.items) - 1), len(batch.items), [f"{name}: {status}"])
         annotations, notes = self.parse_output(self._get(output), batch, name)
+        if batch.annotators > 1:  # lakeprep's consensus wants each worker's answer, not ACS-<task>'s
+            annotations = self.worker_annotations(output, batch, name, annotations, notes)
         # a stopped or finished job will label nothing more: the batch is complete either way
         return Progress(annotations, len(batch.items), len(batch.items), notes)
 
@@ -240,6 +244,43 @@ class GroundTruthBackend(Backend):
             else:
                 annotations.extend(parsed.annotations)
         return annotations, notes
+
+    def worker_annotations(
+        self, output: str, batch: Batch, job: str, consolidated: list[Annotation], notes: list[str]
+    ) -> list[Annotation]:
+        """Each worker's answers to the items the job labelled, from the worker-response files next to
+        the output manifest, each worker as its own annotator; an item without them keeps its
+        consolidated answer (noted)."""
+        labelled = {a.example_id for a in consolidated}
+        inputs = [
+            json.loads(raw)
+            for raw in self._get(self._uri(batch.batch_id, "input.manifest")).splitlines()
+            if raw.strip()
+        ]
+        by_index = {str(n): line for n, line in enumerate(inputs)}
+        bucket, prefix = _split(output.split("/manifests/", 1)[0] + "/annotations/worker-response/")
+        found: dict[str, list[Annotation]] = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                key = str(entry["Key"])
+                parts = key.removeprefix(prefix).split("/")  # iteration-<n>/<index>/<time>.json
+                line = by_index.get(parts[1]) if len(parts) == 3 and key.endswith(".json") else None
+                if line is None or str(line[ID_KEY]) not in labelled:
+                    continue
+                example_id = str(line[ID_KEY])
+                try:
+                    response = json.loads(self._get(f"s3://{bucket}/{key}"))
+                    answers = response_annotations(
+                        self.task, response, example_id, job, str(line.get("source", ""))
+                    )
+                except (json.JSONDecodeError, *READABLE) as exc:
+                    notes.append(f"{job}: worker response {key}: unreadable ({exc!r})")
+                    continue
+                found.setdefault(example_id, []).extend(answers)
+        kept = [a for a in consolidated if a.example_id not in found]
+        for example_id in sorted({a.example_id for a in kept}):
+            notes.append(f"{job}: item {example_id} has no worker responses; its consolidated answer is kept")
+        return kept + [a for answers in found.values() for a in answers]
 
 
 def _split(uri: str) -> tuple[str, str]:

@@ -48,46 +48,45 @@ class BuiltinTask:
     output_type: str  # ``type`` in the label's metadata of the output manifest
     image: bool  # the manifest names the object by ``source-ref`` (an image on S3), else ``source`` (text)
     keyword: str  # shown to workers looking for tasks
+    answer: str  # the element's ``name`` in the template: the key of a worker's answer
 
     @property
     def template_file(self) -> str:
         return f"{self.name}.liquid.html"
 
 
+def _task(
+    name: str, element: str, output_type: str, image: bool, keyword: str, answer: str = ""
+) -> BuiltinTask:
+    return BuiltinTask(name, element, f"groundtruth/{output_type}", image, keyword, answer or element)
+
+
 TASKS = {
-    ("classification", False): BuiltinTask(
-        "TextMultiClass", "crowd-classifier", "groundtruth/text-classification", False, "Text classification"
+    ("classification", False): _task(
+        "TextMultiClass", "crowd-classifier", "text-classification", False, "Text classification"
     ),
-    ("multi_label", False): BuiltinTask(
+    ("multi_label", False): _task(
         "TextMultiClassMultiLabel",
         "crowd-classifier-multi-select",
-        "groundtruth/text-classification-multilabel",
+        "text-classification-multilabel",
         False,
         "Text classification",
     ),
-    ("classification", True): BuiltinTask(
-        "ImageMultiClass",
-        "crowd-image-classifier",
-        "groundtruth/image-classification",
-        True,
-        "Image classification",
+    ("classification", True): _task(
+        "ImageMultiClass", "crowd-image-classifier", "image-classification", True, "Image classification"
     ),
-    ("multi_label", True): BuiltinTask(
+    ("multi_label", True): _task(
         "ImageMultiClassMultiLabel",
         "crowd-image-classifier-multi-select",
-        "groundtruth/image-classification-multilabel",
+        "image-classification-multilabel",
         True,
         "Image classification",
     ),
-    ("bounding_box", True): BuiltinTask(
-        "BoundingBox", "crowd-bounding-box", "groundtruth/object-detection", True, "Bounding box"
+    ("bounding_box", True): _task(
+        "BoundingBox", "crowd-bounding-box", "object-detection", True, "Bounding box", "boundingBox"
     ),
-    ("named_entity", False): BuiltinTask(
-        "NamedEntityRecognition",
-        "crowd-entity-annotation",
-        "groundtruth/text-span",
-        False,
-        "Named entity recognition",
+    ("named_entity", False): _task(
+        "NamedEntityRecognition", "crowd-entity-annotation", "text-span", False, "Named entity recognition"
     ),
 }
 
