@@ -689,3 +689,28 @@ def test_a_task_type_the_content_cannot_take_is_refused_in_one_line() -> None:
         local.manifest_line("b001", Task("a", "query", {"body": "raw/a.png"}))
     with pytest.raises(BackendError, match="no built-in task Lambdas in sa-east-1"):
         builtin_lambdas("sa-east-1", TASKS[("classification", False)])
+
+
+def test_closing_a_batch_stops_its_labeling_job() -> None:
+    """close-batch withdraws the open tasks: StopLabelingJob on the batch's job (checked by the Stubber);
+    a job that already ended is left alone and the refusal recorded, never raised."""
+    spec = gt_spec("bucket", "text", "classification")
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    backend = GroundTruthBackend(spec, {}, sagemaker=sagemaker)
+    batch = gt_batch(["item-0"], 1)
+    with Stubber(sagemaker) as stub:
+        stub.add_response(
+            "stop_labeling_job", {}, {"LabelingJobName": "lakeprep-gt-text-classification-b001"}
+        )
+        assert backend.stop(batch) == {"stopped_job": "lakeprep-gt-text-classification-b001"}
+        stub.add_client_error(
+            "stop_labeling_job",
+            service_error_code="ValidationException",
+            service_message="Job is already Completed",
+            expected_params={"LabelingJobName": "lakeprep-gt-text-classification-b001"},
+        )
+        assert backend.stop(batch) == {
+            "stopped_job": None,
+            "stop_refused": "ValidationException: Job is already Completed",
+        }
+        stub.assert_no_pending_responses()

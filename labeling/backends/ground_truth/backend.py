@@ -219,6 +219,21 @@ class GroundTruthBackend(Backend):
         # a stopped or finished job will label nothing more: the batch is complete either way
         return Progress(annotations, len(batch.items), len(batch.items), notes)
 
+    def stop(self, batch: Batch) -> dict[str, Any]:
+        """Stop the batch's job (``StopLabelingJob``) so no worker takes its open tasks after the batch is
+        closed; a job that has already ended is left as it is."""
+        from botocore.exceptions import ClientError, EndpointConnectionError
+
+        name = (batch.receipt or {}).get("job_name") or job_name(self.spec.name, batch.batch_id)
+        try:
+            self.sagemaker.stop_labeling_job(LabelingJobName=name)
+        except EndpointConnectionError as exc:
+            raise BackendUnavailableError(f"SageMaker is unreachable: {exc}") from exc
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            return {"stopped_job": None, "stop_refused": f"{error.get('Code')}: {error.get('Message')}"}
+        return {"stopped_job": name}
+
     def parse_output(self, text: str, batch: Batch, name: str) -> tuple[list[Annotation], list[str]]:
         """Labels from an output manifest, per task type; items that failed or that Ground Truth labelled
         with its own model are noted, not kept (lakeprep does its own auto-labelling)."""
