@@ -255,7 +255,13 @@ def _ingest_files(
         # One app transaction per file (exactly once) and one for its content (a changed file is new).
         txns = {f.uri: _transactions(f, recorded) for f in kept}
         # Files whose rejected rows a killed earlier attempt already committed to quarantine.
-        done = [u for u in uris if quarantine.has_committed(txns[u])]
+        # (One log read for all: only a file with a recorded transaction is checked further.)
+        seen = quarantine.app_versions(app for u in uris for app, _ in txns[u])
+        done = [
+            u
+            for u in uris
+            if any(seen[app] is not None for app, _ in txns[u]) and quarantine.has_committed(txns[u])
+        ]
         before = sum(per_file[u]["rejected"] for u in done)
         bad = frame_kept.where(rejected_row & ~F.col(SOURCE_FILE).isin(done))
         numbered = (
