@@ -9,22 +9,35 @@ the finished campaign and prints its summary again; a rebuilt table starts a new
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from labeling.campaign import Campaign, CampaignError
+from labeling.content_features import VECTOR, ImageEmbedding, build_features, plain_tags
 from labeling.pool import source_table
 from labeling.report import CampaignStatus, render_status
 from labeling.spec import Budget, ContentSpec, ModelSpec, SimulatedBackendSpec, StrategyName
+from lake.lineage import InputRef, RunContext
 from lake.storage import Storage
+from lake.table import Table, arrow_schema_of
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 TRUTH_CANDIDATES = ("label", "is_late")
+DIGIT_LABELS = tuple(str(d) for d in range(10))
+# The image campaign of `make demo`, tuned on the 1,797 digits (see docs/labeling.md): a 30% validation
+# share buys enough validation labels to prove a 95% target early; 1% annotator noise.
+IMAGE_CAMPAIGN: dict[str, Any] = {
+    "batch_size": 100,
+    "budget_items": 500,
+    "target_accuracy": 0.95,
+    "annotator_noise": 0.01,
+    "settings": {"validation_fraction": 0.3},
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,9 @@ def run_demo_campaign(
     annotator_noise: float = 0.02,
     strategy: StrategyName = "hybrid",
     model: ModelSpec | None = None,
+    content: ContentSpec | None = None,
+    feature_columns: Sequence[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
     spark: SparkSession | None = None,
     console: Console | None = None,
 ) -> DemoSummary:
@@ -61,7 +77,8 @@ def run_demo_campaign(
     print each round and the cost summary.
 
     ``truth_column`` defaults to the first of ``label`` / ``is_late`` in the table; ``budget_items`` to
-    15% of the pool, at most 3,000; ``pool_filter`` is dropped when the table has no ``split`` column."""
+    15% of the pool, at most 3,000; ``pool_filter`` is dropped when the table has no ``split`` column;
+    ``content`` to a record of a few descriptive columns; ``settings`` go to ``Campaign.create``."""
     started = time.monotonic()
     table = source_table(storage, source)
     if not table.exists():
@@ -81,7 +98,7 @@ def run_demo_campaign(
             name=campaign_name,
             source=source,
             id_column="example_id",
-            content=ContentSpec(kind="record", columns=tuple(_display_columns(columns, truth))),
+            content=content or ContentSpec(kind="record", columns=tuple(_display_columns(columns, truth))),
             labels=labels,
             backend=SimulatedBackendSpec(truth_column=truth, annotator_noise=(annotator_noise,)),
             budget=Budget(
@@ -94,7 +111,9 @@ def run_demo_campaign(
             target_accuracy=target_accuracy,
             strategy=strategy,
             model=model or ModelSpec(),
+            feature_columns=feature_columns,
             spark=spark,
+            **dict(settings or {}),
         )
         say(
             f"[bold]campaign {campaign_name}[/]: simulated annotators ({annotator_noise:.0%} noise) on {source}@{version}"
@@ -106,6 +125,118 @@ def run_demo_campaign(
         console.print(render_status(status))
         console.print(cost_summary(summary))
     return summary
+
+
+def land_digits(storage: Storage, folder: str = "content/digits") -> Table:
+    """scikit-learn's bundled handwritten digits (1,797 scans of 8x8 grey levels) as PNG files under
+    ``folder`` of the lake and a table ``features/digits_content`` naming them (id, image path, digit):
+    real images nothing has to download. Written once; a second call finds the table."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    table = Table(storage, "features", "digits_content")
+    if table.exists():
+        return table
+    data = load_digits()
+    rows = []
+    for i, (scan, digit) in enumerate(zip(data.images, data.target, strict=True)):
+        picture = Image.fromarray(255 - (scan * (255 / 16)).astype(np.uint8), mode="L")
+        buffer = io.BytesIO()
+        picture.resize((32, 32), Image.Resampling.NEAREST).save(buffer, format="PNG")
+        path = f"{folder}/digit-{i:04d}.png"
+        storage.write_bytes(storage.uri(path), buffer.getvalue())
+        rows.append({"example_id": f"digit-{i:04d}", "image": path, "digit": str(int(digit))})
+    table.append_arrow(
+        pa.Table.from_pylist(rows), tags={"job": "demo", "source": "sklearn.datasets.load_digits"}
+    )
+    return table
+
+
+def digits_source(storage: Storage, spark: SparkSession) -> Table:
+    """The demo's images with the digit a simulated annotator knows: ``raw/digits`` (landed by
+    ``lakeprep sample``) joined with its truth file ``_truth/digits.csv`` when both exist, written as
+    ``features/digits_content`` (id = the landed path, image = its URI, digit); else :func:`land_digits`."""
+    from pyspark.sql import functions as F
+
+    raw = Table(storage, "raw", "digits")
+    truth = storage.uri("_truth", "digits.csv")
+    if not (raw.exists() and storage.exists(truth)):
+        return land_digits(storage)
+    version = int(raw.version() or 0)
+    target = Table(storage, "features", "digits_content")
+    app_id = "demo:digits_content"
+    if target.exists() and target.app_version(app_id) == version:
+        return target
+    known = spark.read.csv(truth, header=True, schema="item string, label string")
+    frame = (
+        raw.read(spark, version)
+        .join(known, F.col("path") == F.col("item"))
+        .select(F.col("path").alias("example_id"), F.col("uri").alias("image"), F.col("label").alias("digit"))
+    )
+    ctx = RunContext.start("demo-digits", {"raw_version": version})
+    tags = ctx.tags(inputs=[InputRef(raw.ref, raw.uri, version)], extra={"truth": truth})
+    target.write(
+        frame,
+        schema=arrow_schema_of(frame.schema),
+        mode="overwrite",
+        tags=plain_tags(tags),
+        run_id=ctx.run_id,
+        app_transactions=[(app_id, version)],
+    )
+    return target
+
+
+def run_image_demo(
+    storage: Storage,
+    source: str,
+    *,
+    image_column: str = "image",
+    truth_column: str = "digit",
+    id_column: str = "example_id",
+    labels: Sequence[str] = DIGIT_LABELS,
+    embedding: ImageEmbedding | None = None,
+    spark: SparkSession | None = None,
+    console: Console | None = None,
+    **campaign: Any,
+) -> DemoSummary:
+    """A simulated campaign on images: features from the image bytes in Spark (``content_features``),
+    annotators answering from ``truth_column`` with noise, people shown the image itself.
+
+    ``campaign`` overrides :data:`IMAGE_CAMPAIGN` (batch size, budget, noise, ...)."""
+    from lake.spark import local_session
+
+    session = spark or local_session("lakeprep-demo")
+    built = build_features(
+        session,
+        storage,
+        source,
+        id_column=id_column,
+        content_column=image_column,
+        kind="image",
+        keep=[truth_column],
+        image_embedding=embedding,
+    )
+    if console:
+        console.print(
+            f"features of {source}.{image_column}: {built.table.ref}@{built.version} "
+            f"({built.rows:,} images, {built.settings.get('embedding')}{', unchanged' if built.skipped else ''})"
+        )
+    chosen = IMAGE_CAMPAIGN | campaign
+    return run_demo_campaign(
+        storage,
+        built.table.ref,
+        truth_column=truth_column,
+        labels=labels,
+        content=ContentSpec(kind="image", columns=(image_column,)),
+        feature_columns=[VECTOR],
+        spark=session,
+        console=console,
+        **chosen,
+    )
 
 
 def _display_columns(columns: Sequence[str], truth: str) -> list[str]:
@@ -151,4 +282,11 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-__all__ = ["DemoSummary", "cost_summary", "run_demo_campaign"]
+__all__ = [
+    "DemoSummary",
+    "cost_summary",
+    "digits_source",
+    "land_digits",
+    "run_demo_campaign",
+    "run_image_demo",
+]
