@@ -4,8 +4,10 @@ manifests and the campaign's lake on the local S3 server (SeaweedFS)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -681,11 +683,15 @@ def test_a_task_type_the_content_cannot_take_is_refused_in_one_line() -> None:
     with pytest.raises(BackendError, match="named_entity task needs text or record content, not image"):
         GroundTruthBackend(gt_spec(s3_bucket, "image", "named_entity"), {})
     backend = GroundTruthBackend(gt_spec(s3_bucket, "image", "classification"), {})
-    for image in ("/data/a.png", "data:image/png;base64,iVBORw0KGgo=", "https://example.com/a.png"):
-        with pytest.raises(BackendError, match=rf"item a: image '{re.escape(image)}' is not on S3"):
+    for image, shown in [
+        ("data:image/png;base64,iVBORw0KGgo=", "'data:image/png;base64,iVBORw0KGgo='"),
+        ("https://example.com/a.png", "'https://example.com/a.png'"),
+        ("", "'(empty)'"),
+    ]:
+        with pytest.raises(BackendError, match=re.escape(f"item a: image {shown} is not on S3")):
             backend.manifest_line("b001", Task("a", "query", {"body": image}))
-    local = GroundTruthBackend(backend.spec, {}, storage=Storage.resolve("/tmp/some-lake"))
-    with pytest.raises(BackendError, match=r"image '/tmp/some-lake/raw/a.png' is not on S3"):
+    local = GroundTruthBackend(backend.spec, {}, storage=Storage.resolve("/tmp/no-such-lake"))
+    with pytest.raises(BackendError, match=r"item a: image '/tmp/no-such-lake/raw/a.png' cannot be read"):
         local.manifest_line("b001", Task("a", "query", {"body": "raw/a.png"}))
     with pytest.raises(BackendError, match="no built-in task Lambdas in sa-east-1"):
         builtin_lambdas("sa-east-1", TASKS[("classification", False)])
@@ -714,3 +720,25 @@ def test_closing_a_batch_stops_its_labeling_job() -> None:
             "stop_refused": "ValidationException: Job is already Completed",
         }
         stub.assert_no_pending_responses()
+
+
+@pytest.mark.s3
+def test_images_of_a_local_lake_are_copied_to_s3_once(
+    tmp_path: Path, s3_env: S3Server, s3_bucket: str
+) -> None:
+    """Ground Truth reads only S3: a local lake's image goes under the campaign's prefix, named by its
+    content, and the manifest points there."""
+    image = tmp_path / "lake" / "raw" / "images" / "digit-7.png"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"\x89PNG\r\n\x1a\n not really a png, but bytes all the same")
+    s3 = s3_env.client()
+    spec = gt_spec(s3_bucket, "image", "classification")
+    backend = GroundTruthBackend(spec, {}, s3=s3, storage=Storage.resolve(str(tmp_path / "lake")))
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    expected = f"s3://{s3_bucket}/gt/{spec.name}/images/{digest}.png"
+    for value in ("raw/images/digit-7.png", str(image)):  # a lake path, an absolute path
+        line = backend.manifest_line("b001", Task("a", "query", {"body": value}))
+        assert line["source-ref"] == expected
+    stored = s3.get_object(Bucket=s3_bucket, Key=expected.split("/", 3)[3])
+    assert stored["Body"].read() == image.read_bytes()
+    assert stored["ContentType"] == "image/png"

@@ -10,7 +10,10 @@ second one.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import mimetypes
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -120,19 +123,37 @@ class GroundTruthBackend(Backend):
         return line
 
     def image_ref(self, task: Task) -> str:
-        """The item's image as the ``s3://`` URI Ground Truth reads (it reads nothing else)."""
+        """The item's image as the ``s3://`` URI Ground Truth reads (it reads nothing else): an S3 URI as
+        it is, a lake path in a lake on S3 as its URI, and a file of a local lake (or a local path)
+        copied once under ``<prefix>/<campaign>/images/`` by its SHA-256."""
         value = str(task.data.get(self.spec.content.columns[0]) or "")
         if value.startswith("s3a://"):
             value = "s3://" + value.removeprefix("s3a://")
-        relative = value and not urlparse(value).scheme and not value.startswith("/")
-        if relative and self.storage is not None:
+        local = bool(value) and not urlparse(value).scheme
+        if local and not value.startswith("/") and self.storage is not None:
             value = self.storage.uri(value)  # a path in the lake: on S3 when the lake is
+            local = not value.startswith("s3://")
+        if local:
+            return self._upload_image(task.example_id, value)
         if not value.startswith("s3://"):
             raise BackendError(
-                f"item {task.example_id}: image {value or '(empty)'!r} is not on S3; Ground Truth reads "
-                "images from s3:// URIs only (put the lake or the images on S3)"
+                f"item {task.example_id}: image {value or '(empty)'!r} is not on S3 nor a local file; "
+                "Ground Truth reads images from s3:// URIs only"
             )
         return value
+
+    def _upload_image(self, example_id: str, path: str) -> str:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise BackendError(f"item {example_id}: image {path!r} cannot be read ({exc.strerror})") from exc
+        suffix = Path(path).suffix.lower()
+        uri = self._uri("images", hashlib.sha256(data).hexdigest() + suffix)
+        bucket, key = _split(uri)
+        kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        self.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=kind)
+        return uri
 
     def create_job_request(self, batch: Batch, manifest: str) -> dict[str, Any]:
         config = self.state or self.prepare()
