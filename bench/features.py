@@ -177,7 +177,7 @@ def lakeprep_featurize(params: dict[str, Any]) -> dict[str, Any]:
     seconds, results = timed(
         lambda: main(["--lake", str(lake), "--spec", "flight_delay", "--full-refresh", "--run-id", "bench"])
     )
-    return {"seconds": seconds, "examples": results[0]["rows_out"], "rows_in": results[0]["rows_in"]}
+    return {"seconds": seconds, "examples": results[0].rows_out, "rows_in": results[0].rows_in}
 
 
 TIERS = ("lakeprep_featurize", "handwritten_featurize")

@@ -83,10 +83,11 @@ def spark_cast_write(params: dict[str, Any]) -> dict[str, Any]:
 def lakeprep_clean(params: dict[str, Any]) -> dict[str, Any]:
     from jobs.clean import OPTIONS, clean_dataset
     from lake.runtime import JobRun
+    from lake.zones.clean import CleanResult
 
     spark, lake, contract = _setup(params)
 
-    def work() -> dict[str, Any]:
+    def work() -> CleanResult:
         with JobRun("clean", ["--lake", str(lake)], OPTIONS) as run:
             run._spark = spark
             return clean_dataset(run, contract, {contract.name: contract}, True)
@@ -94,8 +95,8 @@ def lakeprep_clean(params: dict[str, Any]) -> dict[str, Any]:
     seconds, result = timed(work)
     return {
         "seconds": seconds,
-        "rows_in": result["rows_in"],
-        "rows_quarantined": result["rows_quarantined"],
+        "rows_in": result.rows_in,
+        "rows_quarantined": result.rows_quarantined,
         "reports_failing_rows": "yes: every failing row in quarantine/flights with the names of its rules",
     }
 

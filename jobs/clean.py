@@ -15,10 +15,9 @@ import datetime as dt
 import graphlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import asdict
 
 from lake.contracts import Contract, ReferenceRule
-from lake.lineage import InputRef, RowCounts
 from lake.publish import Target, commit_staged, quarantine_target, stage_split
 from lake.quality.metrics import Metric, backfill_metrics, find_anomalies, history, report_metrics
 from lake.quality.rules import ReferenceLookup
@@ -32,7 +31,9 @@ from lake.quality.validate import (
 from lake.runtime import JobRun
 from lake.secrets import pii_salt
 from lake.table import Table, TableError, WriteMode
+from lake.tags import AppTransaction, CleanTags, CommitTags, ContractRef, InputRef, RowCounts, RuleFailure
 from lake.zones.clean import (
+    CleanResult,
     all_rules,
     cast_to_contract,
     column_lineage,
@@ -57,31 +58,28 @@ OPTIONS = {
 
 def clean_dataset(
     run: JobRun, contract: Contract, contracts: dict[str, Contract], full_refresh: bool
-) -> dict[str, Any]:
+) -> CleanResult:
     storage, spark = run.storage, run.spark
     raw = Table(storage, "raw", contract.name)
     cleaned = Table(storage, "cleaned", contract.name)
     quarantine = Table(storage, "quarantine", contract.name)
     if not raw.exists():
         log.warning("%s: no raw table yet (run ingest first); skipped", contract.name)
-        return {"dataset": contract.name, "skipped": "no raw table"}
+        return CleanResult(contract.name, skipped="no raw table")
     raw_version = raw.version()
     assert raw_version is not None
-    last = cleaned.history(1)[0].tags if cleaned.exists() else {}
-    same_contract = last.get("contract", {}).get("hash") == contract.fingerprint
-    if same_contract and last.get("raw_version") == raw_version and not full_refresh:
+    last = cleaned.history(1)[0].lineage if cleaned.exists() else CommitTags()
+    same_contract = last.contract is not None and last.contract.hash == contract.fingerprint
+    last_raw = last.clean.raw_version if last.clean is not None else None
+    if same_contract and last_raw == raw_version and not full_refresh:
         log.info("%s: cleaned is up to date with raw v%s", contract.name, raw_version)
         backfill_metrics(storage, cleaned)  # a run killed after its commit left them in the tags
-        return {"dataset": contract.name, "skipped": "up to date", "cleaned_version": cleaned.version()}
-    added = (
-        raw.added_since(last["raw_version"])
-        if same_contract and "raw_version" in last and not full_refresh
-        else None
-    )
+        return CleanResult(contract.name, skipped="up to date", cleaned_version=cleaned.version())
+    added = raw.added_since(last_raw) if same_contract and last_raw is not None and not full_refresh else None
     incremental = added is not None
     if added == []:  # raw versions with no rows (e.g. a landed file whose every record was quarantined)
-        log.info("%s: no new raw rows since raw v%s", contract.name, last["raw_version"])
-        return {"dataset": contract.name, "skipped": "no new raw rows", "cleaned_version": cleaned.version()}
+        log.info("%s: no new raw rows since raw v%s", contract.name, last_raw)
+        return CleanResult(contract.name, skipped="no new raw rows", cleaned_version=cleaned.version())
     frame = raw.read(spark, version=raw_version, files=added)
     inputs = [InputRef(raw.ref, raw.uri, raw_version, len(added) if added is not None else None)]
     run.record_input(inputs[0], raw.arrow_schema(raw_version))
@@ -116,7 +114,7 @@ def clean_dataset(
 
     # Both commits carry the same app transaction: the cleaned version this run will create.
     current = cleaned.version()
-    app = (f"clean:{contract.name}", 0 if current is None else current + 1)
+    app = AppTransaction(f"clean:{contract.name}", 0 if current is None else current + 1)
     quarantine_done = quarantine.has_committed([app])
     mode: WriteMode = "append" if incremental else "overwrite"
     target = Target(
@@ -157,16 +155,16 @@ def clean_dataset(
             staged_quarantine=staged_rejects,
             counts=RowCounts(report.rows, report.rows_out, report.quarantined),
             inputs=inputs,
-            contract=(contract.name, contract.fingerprint),
-            extra_tags={
-                "raw_version": raw_version,
-                "mode": "incremental" if incremental else "full",
-                "rule_failures": {
-                    n: {"rows": c, "severity": report.severities[n]} for n, c in report.failures.items() if c
+            contract=ContractRef(contract.name, contract.fingerprint),
+            stage_tags=CleanTags(
+                raw_version=raw_version,
+                mode="incremental" if incremental else "full",
+                rule_failures={
+                    n: RuleFailure(c, report.severities[n]) for n, c in report.failures.items() if c
                 },
-                "dataset_rules": {o.name: o.passed for o in outcomes},
-                "anomalies": [a.message for a in anomalies],
-            },
+                dataset_rules={o.name: o.passed for o in outcomes},
+                anomalies=tuple(a.message for a in anomalies),
+            ),
             quarantined_before=report.quarantined if quarantine_done else 0,
             output_facets={"quality": report.as_dict(), "column_lineage": column_lineage(contract, raw.uri)},
             metrics=metrics,
@@ -176,16 +174,16 @@ def clean_dataset(
         quarantine.discard(staged_rejects)
         raise
     version = published.target.version if published.target else None
-    return {
-        "dataset": contract.name,
-        "mode": "incremental" if incremental else "full",
-        "raw_version": raw_version,
-        "cleaned_version": version,
-        "rows_in": report.rows,
-        "rows_out": report.rows_out,
-        "rows_quarantined": report.quarantined,
-        "anomalies": [a.message for a in anomalies],
-    }
+    return CleanResult(
+        contract.name,
+        mode="incremental" if incremental else "full",
+        raw_version=raw_version,
+        cleaned_version=version,
+        rows_in=report.rows,
+        rows_out=report.rows_out,
+        rows_quarantined=report.quarantined,
+        anomalies=tuple(a.message for a in anomalies),
+    )
 
 
 def dependency_order(names: Sequence[str], contracts: dict[str, Contract]) -> list[str]:
@@ -199,7 +197,7 @@ def dependency_order(names: Sequence[str], contracts: dict[str, Contract]) -> li
     return list(graphlib.TopologicalSorter(graph).static_order())
 
 
-def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def main(argv: Sequence[str] | None = None) -> list[CleanResult]:
     with JobRun("clean", argv, OPTIONS, __doc__ or "") as run:
         contracts, names = run.contracts()
         full_refresh = run.args.flag("full-refresh")
@@ -207,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             clean_dataset(run, contracts[n], contracts, full_refresh)
             for n in dependency_order(names, contracts)
         ]
-        run.summary["datasets"] = results
+        run.summary["datasets"] = [asdict(r) for r in results]
         return results
 
 

@@ -17,24 +17,40 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lake.contracts import ContractError
 from lake.features import pipeline as ml
-from lake.features.build import EXCLUDED, SPLIT, examples
+from lake.features.build import EXCLUDED, SPLIT, FeatureResult, examples
 from lake.features.lineage import feature_lineage
-from lake.features.spec import FeatureSpec, load_feature_spec, recorded_spec, save_spec
-from lake.lineage import InputRef, RowCounts
+from lake.features.spec import (
+    FEATURES_DIR,
+    FeatureSpec,
+    feature_spec_names,
+    load_feature_spec,
+    recorded_spec,
+    save_spec,
+)
 from lake.paths import contracts_dir
 from lake.publish import Target, publish
 from lake.quality.metrics import Metric, backfill_metrics
 from lake.runtime import JobRun
 from lake.spark import persist_on_disk
 from lake.table import Table, TableError, WriteMode, arrow_schema_of
+from lake.tags import (
+    Applied,
+    AppTransaction,
+    CommitTags,
+    ContractRef,
+    FeatureTags,
+    InputRef,
+    RowCounts,
+    TableVersion,
+)
 
 log = logging.getLogger("lakeprep.featurize")
 
@@ -74,12 +90,8 @@ def _current_versions(run: JobRun, spec: FeatureSpec) -> dict[str, int]:
     return versions
 
 
-def _recorded_versions(tags: dict[str, Any]) -> dict[str, int]:
-    return {
-        i["table"].split("/", 1)[1]: i["version"]
-        for i in tags.get("inputs", [])
-        if i["table"].startswith("cleaned/")
-    }
+def _recorded_versions(tags: CommitTags) -> dict[str, int]:
+    return {name: v for name, v in tags.input_versions("cleaned").items() if v is not None}
 
 
 def _account(candidates: DataFrame, spec: FeatureSpec) -> tuple[RowCounts, dict[str, int], dict[str, int]]:
@@ -126,8 +138,9 @@ def build(
     base_files: list[str] | None = None,
     where: str | None = None,
     keep_unlabelled: bool = False,
-    extra_tags: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    rebuilt_from: TableVersion | None = None,
+    applied: Applied | None = None,
+) -> FeatureResult:
     """Featurize and commit. ``pipeline_uri`` given: transform with it (no refit); else fit a new
     pipeline on the training split and save it beside ``target``."""
     frames, refs = _read_inputs(run, spec, versions)
@@ -166,7 +179,7 @@ def build(
                     arrow_schema_of(out.schema),
                     write_mode,
                     (SPLIT,),
-                    app_transactions=((f"featurize:{target.name}", sequence),),
+                    app_transactions=(AppTransaction(f"featurize:{target.name}", sequence),),
                     description=spec.description,
                 ),
                 rows=out,
@@ -174,15 +187,16 @@ def build(
                 rejected=None,
                 counts=counts,
                 inputs=refs,
-                contract=(spec.name, spec.fingerprint),
-                extra_tags={
-                    "mode": mode,
-                    "spec": {"name": spec.name, "hash": spec.fingerprint},
-                    "pipeline": pipeline_uri,
-                    "excluded": excluded,
-                    "examples": balance,
-                    **(extra_tags or {}),
-                },
+                contract=ContractRef(spec.name, spec.fingerprint),
+                stage_tags=FeatureTags(
+                    mode=mode,
+                    spec=ContractRef(spec.name, spec.fingerprint),
+                    pipeline=pipeline_uri,
+                    excluded=excluded,
+                    examples=balance,
+                    rebuilt_from=rebuilt_from,
+                    applied=applied,
+                ),
                 output_facets={
                     "column_lineage": feature_lineage(
                         spec, {d: Table(run.storage, "cleaned", d).uri for d in spec.inputs}
@@ -195,58 +209,60 @@ def build(
     finally:
         candidates.unpersist()
     version = published.target.version if published.target else None
-    return {
-        "spec": spec.name,
-        "table": target.ref,
-        "mode": mode,
-        "version": version,
-        "rows_in": counts.rows_in,
-        "rows_out": counts.rows_out,
-        "excluded": excluded,
-        "examples": balance,
-        "pipeline": pipeline_uri,
-    }
+    return FeatureResult(
+        spec.name,
+        target.ref,
+        version,
+        mode,
+        rows_in=counts.rows_in,
+        rows_out=counts.rows_out,
+        excluded=excluded,
+        examples=balance,
+        pipeline=pipeline_uri,
+    )
 
 
-def featurize(run: JobRun, spec: FeatureSpec, full_refresh: bool) -> dict[str, Any]:
+def featurize(run: JobRun, spec: FeatureSpec, full_refresh: bool) -> FeatureResult:
     target = Table(run.storage, "features", spec.name)
     versions = _current_versions(run, spec)
-    last = target.history(1)[0].tags if target.exists() else {}
-    same_spec = last.get("spec", {}).get("hash") == spec.fingerprint
-    recorded = _recorded_versions(last)
+    tags = target.history(1)[0].lineage if target.exists() else CommitTags()
+    last = tags.features
+    same_spec = last is not None and last.spec.hash == spec.fingerprint
+    recorded = _recorded_versions(tags)
     if same_spec and recorded == versions and not full_refresh:
         log.info("%s is up to date with %s", target.ref, versions)
         backfill_metrics(run.storage, target)  # a run killed after its commit left them in the tags
-        return {"spec": spec.name, "table": target.ref, "skipped": "up to date", "version": target.version()}
+        return FeatureResult(spec.name, target.ref, target.version(), skipped="up to date")
     base_files = None
-    if same_spec and not full_refresh and spec.base in recorded and last.get("pipeline"):
+    if last is not None and same_spec and not full_refresh and spec.base in recorded and last.pipeline:
         others_unchanged = all(recorded.get(d) == v for d, v in versions.items() if d != spec.base)
         added = Table(run.storage, "cleaned", spec.base).added_since(recorded[spec.base])
         base_files = added if others_unchanged else None
-    if base_files is not None:
+    if last is not None and base_files is not None:
         return build(
             run,
             spec,
             target,
             versions,
             mode="incremental",
-            pipeline_uri=last["pipeline"],
+            pipeline_uri=last.pipeline,
             base_files=base_files,
         )
     return build(run, spec, target, versions, mode="full", pipeline_uri=None)
 
 
-def rebuild(run: JobRun, spec_name: str, version: int, output: str | None) -> dict[str, Any]:
+def rebuild(run: JobRun, spec_name: str, version: int, output: str | None) -> FeatureResult:
     """Rebuild features version ``version`` from what its commit recorded: input versions and spec."""
     source = Table(run.storage, "features", spec_name)
-    tags = source.commit_tags(version)
-    if "pipeline" not in tags:
+    tags = CommitTags.read(source.commit_tags(version))
+    recorded = tags.features
+    if recorded is None:
         raise TableError(f"{source.ref} v{version} was not written by featurize; nothing to rebuild from")
-    spec = recorded_spec(run.storage, tags["pipeline"])
+    spec = recorded_spec(run.storage, recorded.pipeline)
     target = Table(run.storage, "features", output or f"{spec_name}__v{version}")
     # A full build is refitted from the data (the spec and inputs are enough); an incremental
     # version was transformed by its recorded pipeline, so that pipeline is reused.
-    pipeline_uri = None if tags.get("mode") == "full" else tags["pipeline"]
+    pipeline_uri = None if recorded.mode == "full" else recorded.pipeline
     return build(
         run,
         spec,
@@ -254,19 +270,22 @@ def rebuild(run: JobRun, spec_name: str, version: int, output: str | None) -> di
         _recorded_versions(tags),
         mode="rebuild",
         pipeline_uri=pipeline_uri,
-        extra_tags={"rebuilt_from": {"table": source.ref, "version": version}},
+        rebuilt_from=TableVersion(source.ref, version),
     )
 
 
 def apply(
     run: JobRun, spec_name: str, output: str, where: str | None, pipeline_uri: str | None
-) -> dict[str, Any]:
+) -> FeatureResult:
     """Transform current inputs with a saved pipeline (the training-time transforms, never refitted)."""
     source = Table(run.storage, "features", spec_name)
     if pipeline_uri is None:
         if not source.exists():
             raise TableError(f"no {source.ref} yet: train it first, or pass --pipeline")
-        pipeline_uri = source.history(1)[0].tags["pipeline"]
+        last = source.history(1)[0].lineage.features
+        if last is None:
+            raise TableError(f"{source.ref} was not written by featurize: pass --pipeline")
+        pipeline_uri = last.pipeline
     spec = recorded_spec(run.storage, pipeline_uri)
     target = Table(run.storage, "features", output)
     return build(
@@ -278,16 +297,16 @@ def apply(
         pipeline_uri=pipeline_uri,
         where=where,
         keep_unlabelled=True,
-        extra_tags={"applied": {"pipeline": pipeline_uri, "where": where}},
+        applied=Applied(pipeline_uri, where),
     )
 
 
-def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def main(argv: Sequence[str] | None = None) -> list[FeatureResult]:
     with JobRun("featurize", argv, OPTIONS, __doc__ or "") as run:
         folder = contracts_dir(run.args.get("contracts"))
-        names = run.args.list("spec") or sorted(p.stem for p in (Path(folder) / "features").glob("*.y*ml"))
+        names = run.args.list("spec") or feature_spec_names(Path(folder))
         if not names:
-            raise ContractError(f"no feature specs in {Path(folder) / 'features'}")
+            raise ContractError(f"no feature specs in {Path(folder) / FEATURES_DIR}")
         rebuild_version = run.args.integer("rebuild-version")
         output = run.args.get("output")
         if rebuild_version is not None or run.args.flag("apply"):
@@ -302,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         else:
             full_refresh = run.args.flag("full-refresh")
             results = [featurize(run, load_feature_spec(Path(folder), name), full_refresh) for name in names]
-        run.summary["features"] = results
+        run.summary["features"] = [asdict(r) for r in results]
         return results
 
 

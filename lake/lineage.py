@@ -1,8 +1,9 @@
-"""Lineage tags carried by every commit: which job and run, which code, which exact inputs, how many rows.
+"""Who wrote a commit: a run's identity (job, run id, redacted parameters) and the code version.
 
-Tags live in the Delta commit's ``commitInfo`` under the ``lakeprep`` key, so any Delta reader can
-walk from a features version back to the cleaned and raw versions it was built from. Parameters
-are redacted before they get here: secrets never reach commit metadata.
+Every commit a run makes carries lineage tags (their layout is ``lake.tags``) in the Delta
+commit's ``commitInfo``, so any Delta reader can walk from a features version back to the cleaned
+and raw versions it was built from. Parameters are redacted when the run starts: secrets never
+reach commit metadata.
 """
 
 from __future__ import annotations
@@ -10,37 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import subprocess
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from lake import __version__, paths
-
-LINEAGE_KEY = "lakeprep"
-_SECRET_NAME = re.compile(
-    r"(?i)(secret|password|passwd|token|credential|api[_-]?key|access[_-]?key|salt|session)"
-)
-_SECRET_VALUE = re.compile(r"(AKIA|ASIA)[0-9A-Z]{16}|://[^/\s:@]+:[^/\s@]+@")
-REDACTED = "***"
-
-
-def redact(params: dict[str, Any]) -> dict[str, Any]:
-    """Drop the values of anything that looks secret, by name or by shape (AWS keys, URL passwords)."""
-    clean: dict[str, Any] = {}
-    for key, value in params.items():
-        if _SECRET_NAME.search(key):
-            clean[key] = REDACTED
-        elif isinstance(value, dict):
-            clean[key] = redact(value)
-        elif isinstance(value, str) and _SECRET_VALUE.search(value):
-            clean[key] = REDACTED
-        else:
-            clean[key] = value
-    return clean
-
+from lake.tags import LINEAGE_KEY as LINEAGE_KEY
+from lake.tags import REDACTED as REDACTED
+from lake.tags import CommitTags, ContractRef, RunStamp, StageTags
+from lake.tags import InputRef as InputRef
+from lake.tags import RowCounts as RowCounts
+from lake.tags import redact as redact
 
 BUILD_INFO = "build_info.json"
 
@@ -78,31 +62,6 @@ def new_run_id(job: str) -> str:
 
 
 @dataclass(frozen=True)
-class InputRef:
-    """An input table read at an exact version (``files`` when only some landed files were read)."""
-
-    table: str
-    uri: str
-    version: int | None
-    files: int | None = None
-
-
-@dataclass(frozen=True)
-class RowCounts:
-    """Where every input row of a run went. ``rows_excluded`` are rows a spec leaves out on
-    purpose (e.g. flights without an arrival have no label), counted so nothing is silent."""
-
-    rows_in: int
-    rows_out: int
-    rows_quarantined: int = 0
-    rows_excluded: int = 0
-
-    @property
-    def balanced(self) -> bool:
-        return self.rows_in == self.rows_out + self.rows_quarantined + self.rows_excluded
-
-
-@dataclass(frozen=True)
 class RunContext:
     """Identity of one job run; every commit the run makes carries it."""
 
@@ -120,32 +79,21 @@ class RunContext:
     ) -> RunContext:
         return cls(job=job, run_id=run_id or new_run_id(job), params=redact(params), runtime=runtime)
 
+    def stamp(self) -> RunStamp:
+        """This run as its commits record it."""
+        return RunStamp(
+            self.job, self.run_id, __version__, git_sha(), self.runtime, self.started_at, self.params
+        )
+
     def tags(
         self,
         *,
-        inputs: list[InputRef],
+        inputs: Sequence[InputRef],
         rows: RowCounts | None = None,
-        contract: tuple[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """The lineage tags of one commit (JSON-serialisable)."""
-        tags: dict[str, Any] = {
-            "job": self.job,
-            "run_id": self.run_id,
-            "lakeprep_version": __version__,
-            "git_sha": git_sha(),
-            "runtime": self.runtime,
-            "started_at": self.started_at,
-            "params": self.params,
-            "inputs": [asdict(i) for i in inputs],
-        }
-        if rows is not None:
-            tags["rows"] = {"in": rows.rows_in, "out": rows.rows_out, "quarantined": rows.rows_quarantined}
-            if rows.rows_excluded:
-                tags["rows"]["excluded"] = rows.rows_excluded
-        if contract is not None:
-            tags["contract"] = {"name": contract[0], "hash": contract[1]}
-        if extra:
-            tags.update(redact(extra))
-        json.dumps(tags)  # fail here, not inside the commit, if something is not serialisable
-        return tags
+        contract: ContractRef | None = None,
+        stage: StageTags | None = None,
+        metrics: list[Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> CommitTags:
+        """The lineage tags of one commit by this run (``extra``: keys of a caller's own)."""
+        return CommitTags(self.stamp(), tuple(inputs), rows, contract, stage, metrics, dict(extra or {}))

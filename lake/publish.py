@@ -22,19 +22,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lake.lineage import InputRef, RowCounts
 from lake.quality.metrics import Metric, as_tag, backfill_metrics, record_metrics
 from lake.quality.rules import FAILED_RULES
 from lake.runtime import JobRun
 from lake.storage import join
 from lake.table import CommitResult, StagedWrite, Table, WriteMode
+from lake.tags import AppTransaction, CommitTags, ContractRef, InputRef, RowCounts, StageTags
 from lake.zones.common import (
     ACCEPTED,
     OUTCOME,
@@ -62,7 +62,7 @@ class Target:
     mode: WriteMode = "append"
     partition_by: tuple[str, ...] = ()
     replace_where: Mapping[str, str] | None = None
-    app_transactions: tuple[tuple[str, int], ...] = ()
+    app_transactions: tuple[AppTransaction, ...] = ()
     description: str | None = None
     remove: tuple[str, ...] = ()  # current files the commit drops (their rows are re-staged or replaced)
 
@@ -72,7 +72,7 @@ class Published:
     target: CommitResult | None
     quarantine: CommitResult | None
     rows: RowCounts
-    tags: dict[str, Any] = field(default_factory=dict)
+    tags: CommitTags
 
 
 def quarantine_rows(
@@ -88,7 +88,7 @@ def quarantine_rows(
 
 
 def quarantine_target(
-    table: Table, stage: str, mode: WriteMode, app_transactions: Sequence[tuple[str, int]]
+    table: Table, stage: str, mode: WriteMode, app_transactions: Sequence[AppTransaction]
 ) -> Target:
     replace_where = {STAGE: stage} if mode == "overwrite" else None
     return Target(table, QUARANTINE_SCHEMA, mode, (STAGE,), replace_where, tuple(app_transactions))
@@ -103,8 +103,8 @@ def publish(
     rejected: DataFrame | None,
     counts: RowCounts,
     inputs: Sequence[InputRef],
-    contract: tuple[str, str] | None,
-    extra_tags: Mapping[str, Any] | None = None,
+    contract: ContractRef | None,
+    stage_tags: StageTags | None = None,
     quarantined_before: int = 0,
     output_facets: Mapping[str, Any] | None = None,
     metrics: Sequence[Metric] = (),
@@ -131,7 +131,7 @@ def publish(
         counts=counts,
         inputs=inputs,
         contract=contract,
-        extra_tags=extra_tags,
+        stage_tags=stage_tags,
         quarantined_before=quarantined_before,
         output_facets=output_facets,
         metrics=metrics,
@@ -182,8 +182,8 @@ def commit_staged(
     staged_quarantine: StagedWrite | None,
     counts: RowCounts,
     inputs: Sequence[InputRef],
-    contract: tuple[str, str] | None,
-    extra_tags: Mapping[str, Any] | None = None,
+    contract: ContractRef | None,
+    stage_tags: StageTags | None = None,
     quarantined_before: int = 0,
     output_facets: Mapping[str, Any] | None = None,
     metrics: Sequence[Metric] = (),
@@ -199,10 +199,14 @@ def commit_staged(
             f"but the staged files hold {staged_t.rows} / {written_q} (+{quarantined_before} committed before); "
             "nothing was committed"
         )
-    extra = dict(extra_tags or {})
-    if metrics:
-        extra["metrics"] = as_tag(metrics)
-    tags = run.run.tags(inputs=list(inputs), rows=counts, contract=contract, extra=extra)
+    tags = run.run.tags(
+        inputs=inputs,
+        rows=counts,
+        contract=contract,
+        stage=stage_tags,
+        metrics=as_tag(metrics) if metrics else None,
+    )
+    written = tags.as_dict()
     result_q = None
     if quarantine is not None and staged_q is not None:
         run.require_spark(quarantine.table.ref)
@@ -210,7 +214,7 @@ def commit_staged(
             staged_q,
             schema=quarantine.schema,
             mode=quarantine.mode,
-            tags=tags,
+            tags=written,
             partition_by=quarantine.partition_by,
             replace_where=quarantine.replace_where,
             app_transactions=quarantine.app_transactions,
@@ -227,7 +231,7 @@ def commit_staged(
         staged_t,
         schema=target.schema,
         mode=target.mode,
-        tags=tags,
+        tags=written,
         partition_by=target.partition_by,
         replace_where=target.replace_where,
         app_transactions=target.app_transactions,
@@ -262,6 +266,6 @@ def _own_version(table: Table, reported: int, run_id: str) -> int:
     """The version this run's commit created: the table's newest version may already be a concurrent
     run's commit, so look for the newest one carrying this run's id."""
     for record in table.history(10):
-        if record.version <= reported and record.tags.get("run_id") == run_id:
+        if record.version <= reported and record.lineage.run.run_id == run_id:
             return record.version
     return reported

@@ -43,9 +43,9 @@ from deltalake.transaction import (
 )
 
 from lake.contracts.model import spark_schema_of
-from lake.lineage import LINEAGE_KEY
 from lake.stats import file_stats
 from lake.storage import Storage, join
+from lake.tags import LINEAGE_KEY, CommitTags
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -99,6 +99,11 @@ class CommitRecord:
     timestamp_ms: int
     operation: str
     tags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lineage(self) -> CommitTags:
+        """The tags, typed."""
+        return CommitTags.read(self.tags)
 
 
 def _failpoint(stage: str, table: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from lake.storage import Storage
 from lake.table import ZONES, Table
+from lake.tags import CommitTags
 
 
 @dataclass
@@ -44,8 +45,9 @@ class LineageNode:
 def _landed_files(table: Table, version: int) -> list[str]:
     files: list[str] = []
     for record in table.history():
-        if record.version <= version:
-            files.extend(record.tags.get("source_files", []))
+        ingest = record.lineage.ingest
+        if record.version <= version and ingest is not None:
+            files.extend(ingest.source_files)
     return sorted(set(files))
 
 
@@ -68,13 +70,14 @@ def _trace(
     if key in seen:
         return seen[key]
     assert version is not None
-    tags = table.commit_tags(version)
-    node = LineageNode(ref, version, tags.get("job"), tags.get("run_id"), dict(tags.get("rows", {})))
+    tags = CommitTags.read(table.commit_tags(version))
+    rows = tags.rows.as_tag() if tags.rows is not None else {}
+    node = LineageNode(ref, version, tags.run.job, tags.run.run_id, rows)
     seen[key] = node
     if zone == "raw":
         node.files = _landed_files(table, version)
-    for item in tags.get("inputs", []):
-        if str(item.get("table", "")).startswith("landing/"):
+    for item in tags.inputs:
+        if item.table.startswith("landing/"):
             continue  # a raw commit's landing input: its files are listed on the raw node
-        node.inputs.append(_trace(storage, item["table"], item.get("version"), seen))
+        node.inputs.append(_trace(storage, item.table, item.version, seen))
     return node

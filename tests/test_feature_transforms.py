@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
+import yaml
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -21,7 +24,7 @@ from lake.features.build import (
     with_label,
     with_split,
 )
-from lake.features.spec import parse_feature_spec
+from lake.features.spec import feature_spec_names, load_feature_spec, parse_feature_spec
 
 SPEC_TEXT = """
 name: toy
@@ -81,6 +84,20 @@ def test_spec_errors_name_the_field(change: tuple[str, str], message: str) -> No
     assert change[0] in SPEC_TEXT
     with pytest.raises(ContractError, match=r"toy\.yaml: " + message):
         parse_feature_spec(SPEC_TEXT.replace(*change), "toy.yaml")
+
+
+def test_specs_in_every_format_the_loader_reads_are_found(tmp_path: Path) -> None:
+    """featurize builds every spec by default: a JSON spec is listed like a YAML one (a ``*.y*ml`` glob
+    skipped it though the loader reads it), and a missing spec's error names both."""
+    features = tmp_path / "features"
+    features.mkdir()
+    (features / "toy.yaml").write_text(SPEC_TEXT)
+    (features / "toy_json.json").write_text(json.dumps(yaml.safe_load(SPEC_TEXT) | {"name": "toy_json"}))
+    (features / "notes.txt").write_text("not a spec")
+    assert feature_spec_names(tmp_path) == ["toy", "toy_json"]
+    assert load_feature_spec(tmp_path, "toy_json").fingerprint != SPEC.fingerprint  # read, other name
+    with pytest.raises(ContractError, match=r"known: \['toy', 'toy_json'\]"):
+        load_feature_spec(tmp_path, "missing")
 
 
 def test_label_and_exclusions_are_explicit(spark: SparkSession, trips: DataFrame) -> None:

@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 from lake.lineage import REDACTED, RowCounts, RunContext, redact
 from lake.openlineage import read_events
 from lake.storage import Storage
+from lake.tags import ContractRef
 from tests.support.jobs import run_inprocess
 
 
@@ -39,7 +40,9 @@ def test_redact_by_name_and_by_shape() -> None:
 
 def test_tags_carry_rows_contract_and_no_secret() -> None:
     run = RunContext.start("clean", {"lake": "/tmp/x", "pii-salt-secret": "my-secret-id"})
-    tags = run.tags(inputs=[], rows=RowCounts(10, 7, 2, 1), contract=("flights", "abc"), extra={"token": "t"})
+    tags = run.tags(
+        inputs=[], rows=RowCounts(10, 7, 2, 1), contract=ContractRef("flights", "abc"), extra={"token": "t"}
+    ).as_dict()
     assert tags["rows"] == {"in": 10, "out": 7, "quarantined": 2, "excluded": 1}
     assert tags["contract"] == {"name": "flights", "hash": "abc"}
     assert "my-secret-id" not in json.dumps(tags)

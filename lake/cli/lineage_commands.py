@@ -78,17 +78,15 @@ def drift(
     """Per-feature drift (PSI, KS) between two versions; exits 1 past the spec's thresholds."""
     from lake.features.drift import chart as draw
     from lake.features.drift import compare
-    from lake.features.spec import recorded_spec
+    from lake.features.spec import version_spec
     from lake.spark import local_session
 
     table = table_ref(lake, ref)
-    storage = table.storage
     if table.zone != "features":
         raise typer.BadParameter(f"{table.ref}: drift compares versions of a features table")
-    tags = table.commit_tags(to_version)
-    if "pipeline" not in tags:
+    spec = version_spec(table, to_version)
+    if spec is None:
         raise typer.BadParameter(f"{table.ref} v{to_version} has no recorded feature spec")
-    spec = recorded_spec(storage, tags["pipeline"])
     spark = local_session("lakeprep-drift")
     with console.status(f"comparing {table.ref} v{from_version} -> v{to_version}"):
         results = compare(table.read(spark, from_version), table.read(spark, to_version), spec)

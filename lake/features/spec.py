@@ -10,20 +10,25 @@ from __future__ import annotations
 import math
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from lake.contracts import ContractError, parse_document
 from lake.contracts.model import fingerprint_of, repeated
+from lake.documents import IDENTIFIER_PATTERN, StrictModel, document_names, find_document
 from lake.storage import Storage
+from lake.tags import CommitTags
 
-_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+if TYPE_CHECKING:
+    from lake.table import Table
+
+FEATURES_DIR = "features"  # under the contracts folder
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     # Bucket splits use +/-inf; keep them as JSON Infinity (not null) when a spec is saved.
-    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
+    model_config = ConfigDict(ser_json_inf_nan="constants")
 
 
 class Join(_Strict):
@@ -39,7 +44,7 @@ class Join(_Strict):
 
 
 class LabelSpec(_Strict):
-    name: str = Field(pattern=_IDENT)
+    name: str = Field(pattern=IDENTIFIER_PATTERN)
     expr: str = Field(description="Spark SQL expression giving 0/1 (or a class index)")
     exclude: dict[str, str] = Field(
         default_factory=dict,
@@ -50,7 +55,7 @@ class LabelSpec(_Strict):
 class Derived(_Strict):
     """A column computed per row by SQL (no fitting): expressions, log, ratio, date/time parts."""
 
-    name: str = Field(pattern=_IDENT)
+    name: str = Field(pattern=IDENTIFIER_PATTERN)
     expr: str | None = None
     log1p: str | None = None
     ratio: tuple[str, str] | None = None
@@ -86,7 +91,7 @@ class WindowFeature(_Strict):
     """An aggregate of a group's rows over the previous ``days`` days, excluding the row's own day,
     so no example sees its own label or anything later (no leakage)."""
 
-    name: str = Field(pattern=_IDENT)
+    name: str = Field(pattern=IDENTIFIER_PATTERN)
     partition_by: list[str] = Field(min_length=1)
     value: str
     agg: Literal["avg", "sum", "count", "min", "max", "stddev"] = "avg"
@@ -143,7 +148,7 @@ class DriftSpec(_Strict):
 
 
 class FeatureSpec(_Strict):
-    name: str = Field(pattern=_IDENT)
+    name: str = Field(pattern=IDENTIFIER_PATTERN)
     description: str = ""
     base: str = Field(description="the cleaned dataset with one example per row")
     id: list[str] = Field(min_length=1, description="base columns that identify an example")
@@ -187,19 +192,21 @@ def parse_feature_spec(text: str, source: str) -> FeatureSpec:
     return parse_document(text, source, FeatureSpec, "feature spec")
 
 
+def feature_spec_names(folder: Path) -> list[str]:
+    """The feature specs under ``<contracts>/features`` (YAML or JSON), by name."""
+    return document_names(folder / FEATURES_DIR)
+
+
 def load_feature_spec(folder: Path, name: str) -> FeatureSpec:
     """``<contracts>/features/<name>.yaml`` (or .yml/.json)."""
-    for suffix in (".yaml", ".yml", ".json"):
-        path = folder / "features" / f"{name}{suffix}"
-        if path.is_file():
-            spec = parse_feature_spec(path.read_text(), str(path))
-            if spec.name != name:
-                raise ContractError(f"{path}: name {spec.name!r} does not match the file name {name!r}")
-            return spec
-    known = (
-        sorted(p.stem for p in (folder / "features").glob("*.y*ml")) if (folder / "features").is_dir() else []
-    )
-    raise ContractError(f"no feature spec {name!r} in {folder / 'features'} (known: {known})")
+    path = find_document(name, [folder / FEATURES_DIR])
+    if path is None:
+        known = feature_spec_names(folder)
+        raise ContractError(f"no feature spec {name!r} in {folder / FEATURES_DIR} (known: {known})")
+    spec = parse_feature_spec(path.read_text(), str(path))
+    if spec.name != name:
+        raise ContractError(f"{path}: name {spec.name!r} does not match the file name {name!r}")
+    return spec
 
 
 SPEC_FILE = "spec.json"
@@ -213,3 +220,9 @@ def save_spec(storage: Storage, pipeline_uri: str, spec: FeatureSpec) -> None:
 def recorded_spec(storage: Storage, pipeline_uri: str) -> FeatureSpec:
     uri = f"{pipeline_uri}/{SPEC_FILE}"
     return parse_feature_spec(storage.read_text(uri), uri)
+
+
+def version_spec(table: Table, version: int) -> FeatureSpec | None:
+    """The spec features ``version`` was built with (None for a version featurize did not write)."""
+    recorded = CommitTags.read(table.commit_tags(version)).features
+    return None if recorded is None else recorded_spec(table.storage, recorded.pipeline)

@@ -177,17 +177,18 @@ def backfill_metrics(storage: Storage, table: Table, last: int = 20) -> list[int
     between its commit and its metrics write); the versions repaired."""
     if not table.exists():
         return []
-    carried = [r for r in table.history(last) if r.tags.get("metrics") is not None]
+    carried = [(r.version, r.lineage) for r in table.history(last)]
+    carried = [(version, tags) for version, tags in carried if tags.metrics is not None]
     if not carried:
         return []
     store = metrics_table(storage)
-    done = store.app_versions(metrics_app_id(table.ref, r.version) for r in carried)
+    done = store.app_versions(metrics_app_id(table.ref, version) for version, _ in carried)
     repaired = []
-    for record in reversed(carried):  # oldest first, as they were committed
-        if done[metrics_app_id(table.ref, record.version)] is not None:
+    for version, tags in reversed(carried):  # oldest first, as they were committed
+        if done[metrics_app_id(table.ref, version)] is not None:
             continue
-        metrics = _from_tag(record.tags["metrics"])
-        job, run_id = str(record.tags.get("job", "")), str(record.tags.get("run_id", ""))
-        if record_metrics(storage, table.ref, record.version, run_id, job, metrics):
-            repaired.append(record.version)
+        metrics = _from_tag(tags.metrics or [])
+        job, run_id = tags.run.job or "", tags.run.run_id or ""
+        if record_metrics(storage, table.ref, version, run_id, job, metrics):
+            repaired.append(version)
     return repaired

@@ -14,23 +14,24 @@ from typing import TYPE_CHECKING, Any
 from lake.site.model import Drift, FeatureSetView
 from lake.storage import Storage
 from lake.table import Table
+from lake.tags import CommitTags
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
 def feature_set(table: Table, version: int, tags: Mapping[str, Any]) -> FeatureSetView:
-    examples: dict[str, Any] = dict(tags.get("examples") or {})
+    recorded = CommitTags.read(tags).features
+    examples = dict(recorded.examples) if recorded is not None else {}
     positives = examples.pop("positives", None)
-    spec = tags.get("spec") or {}
     return FeatureSetView(
         ref=table.ref,
         version=version,
-        spec=spec.get("name"),
-        spec_hash=spec.get("hash"),
-        splits={str(k): int(v) for k, v in examples.items()},
-        positives=None if positives is None else int(positives),
-        excluded={str(k): int(v) for k, v in (tags.get("excluded") or {}).items()},
+        spec=recorded.spec.name if recorded is not None else None,
+        spec_hash=recorded.spec.hash if recorded is not None else None,
+        splits=examples,
+        positives=positives,
+        excluded=dict(recorded.excluded) if recorded is not None else {},
         drift_note="only one version so far: drift compares the last two" if version < 1 else "",
     )
 
@@ -73,22 +74,20 @@ def with_drift(
 
 
 def _thresholds(storage: Storage, table: Table, version: int) -> tuple[float | None, float | None]:
-    from lake.features.spec import recorded_spec
+    from lake.features.spec import version_spec
 
-    pipeline = table.commit_tags(version).get("pipeline")
-    if not pipeline:
+    spec = version_spec(table, version)
+    if spec is None:
         return None, None
-    spec = recorded_spec(storage, pipeline)
     return spec.drift.psi_threshold, spec.drift.ks_threshold
 
 
 def compute(table: Table, storage: Storage, before: int, after: int, spark: SparkSession) -> Sequence[Any]:
     """PSI / KS of every feature between two versions, with the spec the newer version was built with."""
     from lake.features.drift import compare
-    from lake.features.spec import recorded_spec
+    from lake.features.spec import version_spec
 
-    tags = table.commit_tags(after)
-    if "pipeline" not in tags:
+    spec = version_spec(table, after)
+    if spec is None:
         return []
-    spec = recorded_spec(storage, tags["pipeline"])
     return compare(table.read(spark, before), table.read(spark, after), spec)

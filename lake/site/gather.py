@@ -29,6 +29,7 @@ from lake.site.model import (
 )
 from lake.storage import Storage
 from lake.table import CommitRecord, Table
+from lake.tags import CommitTags
 from lake.zones.common import SOURCE_FILE
 
 SAMPLE_SIZE = 20
@@ -37,34 +38,27 @@ SAMPLE_SIZE = 20
 # ------------------------------------------------------------------------------------ versions
 def version_point(record: CommitRecord) -> VersionPoint:
     """One commit's tags as the pages use them (tags written by lakeprep; foreign commits are bare)."""
-    tags = record.tags
-    rows: dict[str, Any] = tags.get("rows") or {}
-    failures = {
-        str(name): int(value.get("rows", 0) if isinstance(value, dict) else value)
-        for name, value in (tags.get("rule_failures") or {}).items()
-    }
-    dataset_rules = tags.get("dataset_rules") or {}
-    inputs = tuple(
-        f"{i.get('table')}@{i.get('version')}" if i.get("version") is not None else str(i.get("table"))
-        for i in tags.get("inputs") or []
-    )
+    tags = record.lineage
+    rows, clean = tags.rows, tags.clean
     return VersionPoint(
         version=record.version,
         timestamp_ms=record.timestamp_ms,
         operation=record.operation,
-        job=tags.get("job"),
-        run_id=tags.get("run_id"),
-        rows_in=rows.get("in"),
-        rows_out=rows.get("out"),
-        quarantined=rows.get("quarantined"),
-        excluded=rows.get("excluded"),
-        inputs=inputs,
-        rule_failures=failures,
-        failed_dataset_rules=tuple(sorted(n for n, passed in dataset_rules.items() if not passed)),
-        anomalies=tuple(str(a) for a in tags.get("anomalies") or []),
-        contract_hash=(tags.get("contract") or {}).get("hash"),
-        git_sha=tags.get("git_sha"),
-        rules_checked="rule_failures" in tags or "dataset_rules" in tags,
+        job=tags.run.job,
+        run_id=tags.run.run_id,
+        rows_in=rows.rows_in if rows else None,
+        rows_out=rows.rows_out if rows else None,
+        quarantined=rows.rows_quarantined if rows else None,
+        excluded=rows.rows_excluded or None if rows else None,
+        inputs=tuple(str(i) for i in tags.inputs),
+        rule_failures={n: f.rows for n, f in clean.rule_failures.items()} if clean else {},
+        failed_dataset_rules=tuple(sorted(n for n, ok in clean.dataset_rules.items() if not ok))
+        if clean
+        else (),
+        anomalies=clean.anomalies if clean else (),
+        contract_hash=tags.contract.hash if tags.contract else None,
+        git_sha=tags.run.git_sha,
+        rules_checked=tags.rules_checked,
     )
 
 
@@ -273,5 +267,4 @@ def _record(row: dict[str, Any], contract: Contract | None) -> QuarantinedRecord
 
 def safe_params(tags: dict[str, Any]) -> dict[str, Any]:
     """Run parameters, redacted again on the way out (they were redacted when recorded)."""
-    params = tags.get("params") or {}
-    return redact(params) if isinstance(params, dict) else {}
+    return redact(CommitTags.read(tags).run.params)
