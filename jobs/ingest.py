@@ -33,6 +33,7 @@ from lake.runtime import JobFailedError, JobRun
 from lake.spark import persist_on_disk
 from lake.storage import join
 from lake.table import Table
+from lake.tags import AppTransaction, ContractRef, IngestTags
 from lake.zones.common import (
     CORRUPT,
     EXTRA,
@@ -325,14 +326,14 @@ def _ingest_files(
             inputs=[
                 InputRef(f"landing/{contract.name}", landing_uri(storage, contract.name), None, len(kept))
             ],
-            contract=(contract.name, contract.fingerprint),
-            extra_tags={
-                "source_files": [f.relative for f in kept][:10_000],
-                "replaced_files": [f.relative for f in changed if f in kept],
-                "rows_rewritten": carried_rows,
-                "not_ingested": [o.line() for o in outcomes if o.status != "ingested"],
-                "drift": drift.warnings,
-            },
+            contract=ContractRef(contract.name, contract.fingerprint),
+            stage_tags=IngestTags(
+                source_files=tuple(f.relative for f in kept)[:10_000],
+                replaced_files=tuple(f.relative for f in changed if f in kept),
+                rows_rewritten=carried_rows,
+                not_ingested=tuple(o.line() for o in outcomes if o.status != "ingested"),
+                drift=tuple(drift.warnings),
+            ),
             quarantined_before=before,
             metrics=metrics,
         )
@@ -348,12 +349,13 @@ def _ingest_files(
 
 def _transactions(
     landed: LandedFile, recorded: dict[str, int | None]
-) -> tuple[tuple[str, int], tuple[str, int]]:
+) -> tuple[AppTransaction, AppTransaction]:
     """The file's app transaction (its modification time, or one past the version recorded for an
     earlier content, so it always moves forward) and its content identity."""
     earlier = recorded[landed.app_id]
     version = max(landed.mtime_ms, -1 if earlier is None else earlier + 1)
-    return (landed.app_id, version), (landed.content_app_id, landed.content_version)
+    content = AppTransaction(landed.content_app_id, landed.content_version)
+    return AppTransaction(landed.app_id, version), content
 
 
 def _rows_to_keep(spark: SparkSession, raw: Table, replaced: list[str]) -> tuple[DataFrame | None, list[str]]:
