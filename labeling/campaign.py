@@ -111,7 +111,7 @@ class Campaign:
         return ctx.tags(
             inputs=[InputRef(spec.source, source.uri, spec.source_version)],
             extra={"campaign": spec.name, "features_version": spec.source_version, **extra},
-        )
+        ).as_dict()
 
     def _record(self, ctx: RunContext, spec: CampaignSpec, *events: Event) -> None:
         stamped = [Event(e.key, e.kind, e.payload, e.round, e.batch_id, ctx.run_id) for e in events]
