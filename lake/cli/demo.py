@@ -73,12 +73,17 @@ def summary(lake: str | None) -> None:
         table.add_column(column, justify="left" if column in {"table", "job"} else "right")
     for item in list_tables(storage):
         last = item.history(1)[0]
-        rows = last.tags.get("rows", {})
+        tags = last.lineage
+        rows = (
+            (tags.rows.rows_in, tags.rows.rows_quarantined, tags.rows.rows_excluded or None)
+            if tags.rows
+            else ()
+        )
         table.add_row(
             item.ref,
             str(last.version),
             f"{item.row_count():,}",
-            *[f"{rows[k]:,}" if k in rows else "-" for k in ("in", "quarantined", "excluded")],
-            str(last.tags.get("job", "-")),
+            *[f"{n:,}" if n is not None else "-" for n in rows or (None,) * 3],
+            tags.run.job or "-",
         )
     console.print(table)
