@@ -16,6 +16,7 @@ from lake.paths import contracts_dir
 from lake.quality.metrics import Metric, find_anomalies, history
 from lake.sample import DATASETS, land_sample
 from lake.table import ZONES, list_tables
+from lake.tags import ContractRef
 
 
 def register(app: typer.Typer) -> None:
@@ -87,8 +88,8 @@ def tables(
             f"{item.row_count():,}",
             str(len(item.files())),
             when(last.timestamp_ms),
-            str(last.tags.get("job", "-")),
-            str(last.tags.get("run_id", "-")),
+            last.lineage.run.job or "-",
+            last.lineage.run.run_id or "-",
         )
     console.print(table if found else f"no tables yet in {storage.root}: run `lakeprep demo` or the jobs")
 
@@ -134,22 +135,19 @@ def history_command(
             column, justify="right" if column in {"version", "in", "out", "quarantined"} else "left"
         )
     for r in records:
-        rows: dict[str, Any] = r.tags.get("rows", {})
-        inputs = ", ".join(
-            f"{i['table']}@{i['version']}" if i.get("version") is not None else i["table"]
-            for i in r.tags.get("inputs", [])
+        tags = r.lineage
+        rows = (
+            (tags.rows.rows_in, tags.rows.rows_out, tags.rows.rows_quarantined) if tags.rows else ("-",) * 3
         )
-        contract = r.tags.get("contract") or {}
+        contract = tags.contract or ContractRef("-", "")
         table.add_row(
             str(r.version),
             when(r.timestamp_ms),
             r.operation,
-            f"{r.tags.get('job', '-')}\n{r.tags.get('run_id', '')}",
-            inputs or "-",
-            f"{rows.get('in', '-')}",
-            f"{rows.get('out', '-')}",
-            f"{rows.get('quarantined', '-')}",
-            f"{contract.get('name', '-')} {contract.get('hash', '')}",
+            f"{tags.run.job or '-'}\n{tags.run.run_id or ''}",
+            ", ".join(str(i) for i in tags.inputs) or "-",
+            *[str(n) for n in rows],
+            f"{contract.name} {contract.hash}",
         )
     console.print(table)
 
