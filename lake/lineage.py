@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lake import __version__, paths
 from lake.tags import LINEAGE_KEY as LINEAGE_KEY
@@ -25,6 +25,9 @@ from lake.tags import CommitTags, ContractRef, RunStamp, StageTags
 from lake.tags import InputRef as InputRef
 from lake.tags import RowCounts as RowCounts
 from lake.tags import redact as redact
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 BUILD_INFO = "build_info.json"
 
@@ -97,3 +100,30 @@ class RunContext:
     ) -> CommitTags:
         """The lineage tags of one commit by this run (``extra``: keys of a caller's own)."""
         return CommitTags(self.stamp(), tuple(inputs), rows, contract, stage, metrics, dict(extra or {}))
+
+
+@dataclass
+class DatasetIO:
+    """An input or output of a run, as OpenLineage and the run summary see it."""
+
+    table: str
+    uri: str
+    version: int | None
+    schema: pa.Schema | None = None
+    facets: dict[str, Any] = field(default_factory=dict)
+
+
+class ObservedRun(Protocol):
+    """What a lineage observer sees of a run (``lake.runtime.JobRun`` is one): observers depend on
+    this, not on the job runtime, so the runtime can load them without an import cycle."""
+
+    job: str
+    run: RunContext
+    inputs: list[DatasetIO]
+    outputs: list[DatasetIO]
+
+
+class RunObserver(Protocol):
+    def started(self, run: ObservedRun) -> None: ...
+
+    def finished(self, run: ObservedRun, error: BaseException | None) -> None: ...

@@ -38,13 +38,12 @@ from openlineage.client.serde import Serde
 from openlineage.client.transport.transport import Transport
 
 from lake import __version__
-from lake.lineage import git_sha
+from lake.lineage import DatasetIO, ObservedRun, RunObserver, git_sha
 from lake.storage import Storage
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lake.runtime import DatasetIO, JobRun, RunObserver
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +208,7 @@ class OpenLineageObserver:
         for client in self.clients:
             client.emit(event)
 
-    def _run(self, run: JobRun, error: BaseException | None = None) -> Run:
+    def _run(self, run: ObservedRun, error: BaseException | None = None) -> Run:
         facets: dict[str, Any] = {
             "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
                 version=_spark_version(run), name="spark", openlineageAdapterVersion=__version__
@@ -239,7 +238,7 @@ class OpenLineageObserver:
             )
         return Run(runId=run_uuid(run.run.run_id), facets=facets)
 
-    def _job(self, run: JobRun) -> Job:
+    def _job(self, run: ObservedRun) -> Job:
         return Job(
             namespace=self.namespace,
             name=run.job,
@@ -250,7 +249,7 @@ class OpenLineageObserver:
             },
         )
 
-    def started(self, run: JobRun) -> None:
+    def started(self, run: ObservedRun) -> None:
         self._emit(
             RunEvent(
                 eventType=RunState.START,
@@ -261,7 +260,7 @@ class OpenLineageObserver:
             )
         )
 
-    def finished(self, run: JobRun, error: BaseException | None) -> None:
+    def finished(self, run: ObservedRun, error: BaseException | None) -> None:
         self._emit(
             RunEvent(
                 eventType=RunState.FAIL if error is not None else RunState.COMPLETE,
@@ -275,7 +274,7 @@ class OpenLineageObserver:
         )
 
 
-def _spark_version(run: JobRun) -> str:
+def _spark_version(run: ObservedRun) -> str:
     """The pyspark version: asking the session would start one for a run that failed before needing
     Spark, and would fail when its JVM is gone."""
     import pyspark

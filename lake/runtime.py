@@ -11,13 +11,13 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from lake import errors
 from lake.errors import LakeNotFoundError, SparkContextDiedError, UsageError
-from lake.lineage import InputRef, RunContext
+from lake.lineage import DatasetIO, InputRef, RunContext, RunObserver
 from lake.storage import Storage
 
 if TYPE_CHECKING:
@@ -92,23 +92,6 @@ def parse_args(argv: Sequence[str]) -> JobArgs:
             value = ""
         values[name] = value
     return JobArgs(values)
-
-
-@dataclass
-class DatasetIO:
-    """An input or output of a run, as OpenLineage and the run summary see it."""
-
-    table: str
-    uri: str
-    version: int | None
-    schema: pa.Schema | None = None
-    facets: dict[str, Any] = field(default_factory=dict)
-
-
-class RunObserver(Protocol):
-    def started(self, run: JobRun) -> None: ...
-
-    def finished(self, run: JobRun, error: BaseException | None) -> None: ...
 
 
 def _on_glue(args: JobArgs) -> bool:
