@@ -27,6 +27,7 @@ from lake.contracts.model import (
     spark_schema_of,
 )
 from lake.contracts.types import LogicalType, logical_type
+from lake.documents import document_files
 
 __all__ = [
     "AllowedValuesRule",
@@ -57,8 +58,6 @@ __all__ = [
     "validate_document",
     "validation_problems",
 ]
-
-CONTRACT_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class ContractError(ValueError):
@@ -168,7 +167,7 @@ def load_contracts(folder: str | Path) -> dict[str, Contract]:
     if not folder.is_dir():
         raise ContractError(f"{folder}: contracts folder not found")
     contracts: dict[str, Contract] = {}
-    for path in sorted(p for p in folder.iterdir() if p.suffix in CONTRACT_SUFFIXES and p.is_file()):
+    for path in document_files(folder):
         for contract in parse_contracts(_read(path), str(path)):
             if contract.name in contracts:
                 raise ContractError(

@@ -15,9 +15,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
 from lake.contracts.types import PARTITIONABLE, LogicalType, logical_type
+from lake.documents import IDENTIFIER_PATTERN, StrictModel
 
 if TYPE_CHECKING:
     import deltalake
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 Severity = Literal["warn", "quarantine", "fail"]
 PiiAction = Literal["none", "keep", "hash", "drop"]
-_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 def repeated(names: list[str]) -> list[str]:
@@ -39,14 +39,8 @@ def fingerprint_of(model: BaseModel) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-class _Strict(BaseModel):
-    """Unknown keys are errors: a typo in a contract must not silently disable a rule."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Column(_Strict):
-    name: str = Field(pattern=_IDENT)
+class Column(StrictModel):
+    name: str = Field(pattern=IDENTIFIER_PATTERN)
     type: str
     nullable: bool = True
     description: str = ""
@@ -96,7 +90,7 @@ CONTENT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-class SourceSpec(_Strict):
+class SourceSpec(StrictModel):
     """How landed files of this dataset are read. Raw keeps text as landed; cleaning types it."""
 
     formats: list[Format] = ["csv", "json", "parquet"]
@@ -142,7 +136,7 @@ class SourceSpec(_Strict):
         return CONTENT_FIELDS.get(self.formats[0]) if self.formats else None
 
 
-class DriftPolicy(_Strict):
+class DriftPolicy(StrictModel):
     """What to do when landed files stop matching the contract."""
 
     new_columns: Literal["keep", "fail"] = "keep"  # keep: stored losslessly in raw `_extra`, warned
@@ -150,14 +144,14 @@ class DriftPolicy(_Strict):
     type_changes: Literal["quarantine", "fail"] = "quarantine"  # values that no longer cast
 
 
-class AnomalyPolicy(_Strict):
+class AnomalyPolicy(StrictModel):
     history: int = Field(default=5, ge=1, description="Previous runs to compare against")
     row_count_ratio: float = Field(default=0.5, gt=0, description="Flag |rows/median - 1| above this")
     null_rate_delta: float = Field(default=0.2, gt=0, le=1, description="Flag a null-rate jump above this")
 
 
-class _Rule(_Strict):
-    name: str = Field(pattern=_IDENT)
+class _Rule(StrictModel):
+    name: str = Field(pattern=IDENTIFIER_PATTERN)
     severity: Severity = "quarantine"
     description: str = ""
 
@@ -258,8 +252,8 @@ IMPLICIT_RULE_PREFIXES = (
 )
 
 
-class Contract(_Strict):
-    name: str = Field(pattern=_IDENT)
+class Contract(StrictModel):
+    name: str = Field(pattern=IDENTIFIER_PATTERN)
     description: str = ""
     owner: str | None = None
     version: int = 1

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from lake import __version__, paths
 from lake.deploy.config import DeployConfig
 from lake.deploy.jobs import available_jobs
+from lake.documents import document_files
 from lake.lineage import BUILD_INFO, git_sha
 
 if TYPE_CHECKING:
@@ -229,9 +230,8 @@ def publish_release(s3: S3Client, config: DeployConfig, built: BuiltWheel) -> Re
     _put(s3, release.wheel_uri, built.path.read_bytes(), config, "application/zip")
     for job in jobs:
         _put(s3, release.script_uri(job), paths.job_script(job).read_bytes(), config, "text/x-python")
-    for contract in sorted(paths.contracts_dir().iterdir()):
-        if contract.is_file() and contract.suffix in {".yaml", ".yml", ".json"}:
-            _put(s3, f"{release.contracts_uri}{contract.name}", contract.read_bytes(), config, "text/yaml")
+    for contract in document_files(paths.contracts_dir()):
+        _put(s3, f"{release.contracts_uri}{contract.name}", contract.read_bytes(), config, "text/yaml")
     _put(s3, release.bootstrap_uri, bootstrap_script(config, release).encode(), config, "text/x-shellscript")
     manifest = release.to_json().encode()
     _put(s3, f"{release.uri}/release.json", manifest, config, "application/json")

@@ -12,10 +12,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from lake import paths
 from lake.contracts import parse_document
+from lake.documents import StrictModel, find_document, is_document
 from lake.lineage import redact
 from lake.table import ZONES
 
@@ -52,10 +53,6 @@ class DeployConfigError(ValueError):
     """A deployment file that cannot be used; the message names the file and the field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def _no_secrets(arguments: dict[str, str]) -> dict[str, str]:
     """Job arguments end up in the Glue console and in every run's parameters: never secrets."""
     for key, value in arguments.items():
@@ -75,7 +72,7 @@ def _role_arn(value: str | None) -> str | None:
     return value
 
 
-class Artifacts(_Strict):
+class Artifacts(StrictModel):
     """Where ``deploy`` puts the wheel, the job scripts and the contracts (``s3://bucket/prefix``)."""
 
     bucket: str
@@ -94,7 +91,7 @@ class Artifacts(_Strict):
         return value.strip("/")
 
 
-class JobOverrides(_Strict):
+class JobOverrides(StrictModel):
     """Per-job settings that differ from the environment's defaults."""
 
     worker_type: BatchWorkerType | None = None
@@ -107,7 +104,7 @@ class JobOverrides(_Strict):
     _check_role = field_validator("role_arn")(_role_arn)
 
 
-class GlueSettings(_Strict):
+class GlueSettings(StrictModel):
     version: GlueVersion = "5.0"
     worker_type: BatchWorkerType = "G.1X"
     number_of_workers: int = Field(default=2, ge=2, le=1000)
@@ -126,7 +123,7 @@ class GlueSettings(_Strict):
     _check_arguments = field_validator("arguments")(_no_secrets)
 
 
-class CatalogSettings(_Strict):
+class CatalogSettings(StrictModel):
     """Glue Data Catalog layout: one database per zone (``<prefix><zone>``) unless overridden."""
 
     database_prefix: str | None = Field(default=None, description="Default: lakeprep_<environment>_")
@@ -141,7 +138,7 @@ class CatalogSettings(_Strict):
         return value
 
 
-class EmrSettings(_Strict):
+class EmrSettings(StrictModel):
     """EMR on EC2: the bootstrap action installs the wheel for this Python, or a packaged env is shipped."""
 
     python: str = "/usr/bin/python3.11"
@@ -151,14 +148,14 @@ class EmrSettings(_Strict):
     action_on_failure: Literal["CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER"] = "CONTINUE"
 
 
-class EmrServerlessSettings(_Strict):
+class EmrServerlessSettings(StrictModel):
     python_env: str | None = Field(
         default=None, description="s3:// self-contained Python archive with lakeprep"
     )
     timeout_minutes: int = Field(default=120, ge=5, le=10080)
 
 
-class LandingTrigger(_Strict):
+class LandingTrigger(StrictModel):
     """Start the pipeline when files land: an EventBridge rule (S3 Object Created under the lake's
     ``landing/``) notifies the Glue workflow, whose EVENT trigger starts a run once ``batch_size``
     objects arrived or ``batch_window_seconds`` passed since the first of them."""
@@ -170,7 +167,7 @@ class LandingTrigger(_Strict):
     _check_role = field_validator("events_role_arn")(_role_arn)
 
 
-class PipelineSettings(_Strict):
+class PipelineSettings(StrictModel):
     """The pipeline deployed as a Glue workflow (and submitted as EMR steps): which file, what starts it."""
 
     file: str = Field(default="default", description="pipelines/<name>.yaml, or a path to a pipeline file")
@@ -195,7 +192,7 @@ class PipelineSettings(_Strict):
         return self
 
 
-class DeployConfig(_Strict):
+class DeployConfig(StrictModel):
     environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
     region: str = Field(pattern=rf"^{_REGION}$")
     lake_root: str
@@ -305,14 +302,12 @@ def parse_config(text: str, source: str) -> DeployConfig:
 def config_path(env: str) -> Path:
     """``--env dev`` is ``deploy/dev.yaml`` (in the working directory, then the checkout); a path is itself."""
     candidate = Path(env)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.is_file():
+    if is_document(candidate) or candidate.is_file():
         return candidate
-    bases = [Path.cwd(), *([paths.checkout_root()] if paths.checkout_root() else [])]
-    for base in bases:
-        for suffix in (".yaml", ".yml"):
-            found = base / "deploy" / f"{env}{suffix}"  # type: ignore[operator]
-            if found.is_file():
-                return found
+    bases = [Path.cwd(), *([root] if (root := paths.checkout_root()) else [])]
+    found = find_document(env, [base / "deploy" for base in bases])
+    if found is not None:
+        return found
     raise DeployConfigError(
         f"no deployment file for environment {env!r}: looked for deploy/{env}.yaml in "
         + ", ".join(str(b) for b in bases)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from lake.documents import IDENTIFIER
 from lake.features.spec import FeatureSpec
 
 Source = tuple[str, str, str, str]  # (table uri, column, OpenLineage type, subtype)
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENT = re.compile(IDENTIFIER)
 
 
 def _sources(

@@ -13,11 +13,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from lake import paths
 from lake.contracts import parse_document
 from lake.deploy.jobs import available_jobs, job_options
+from lake.documents import StrictModel, find_document, is_document
 from lake.lineage import redact
 
 PIPELINES_DIR = "pipelines"
@@ -35,10 +36,8 @@ class PipelineError(ValueError):
     """A pipeline file or a stage selection that cannot be used; the message names the file and field."""
 
 
-class Stage(BaseModel):
+class Stage(StrictModel):
     """One job run of the pipeline: ``--dataset`` from ``datasets`` (default: every contract), then ``options``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     job: str
     datasets: list[str] | None = Field(default=None, min_length=1)
@@ -97,9 +96,7 @@ class Stage(BaseModel):
         return arguments
 
 
-class Pipeline(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Pipeline(StrictModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
     description: str = ""
     stages: list[Stage] = Field(min_length=1)
@@ -149,14 +146,12 @@ def pipeline_path(name: str | None = None) -> Path:
     installed package; a path (``.yaml``/``.yml`` or an existing file) is itself."""
     chosen = name or os.environ.get("LAKEPREP_PIPELINE") or DEFAULT_PIPELINE
     candidate = Path(chosen)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.is_file():
+    if is_document(candidate) or candidate.is_file():
         return candidate
     bases = [Path.cwd(), *([root] if (root := paths.checkout_root()) else [])]
-    for base in bases:
-        for suffix in (".yaml", ".yml"):
-            found = base / PIPELINES_DIR / f"{chosen}{suffix}"
-            if found.is_file():
-                return found
+    found = find_document(chosen, [base / PIPELINES_DIR for base in bases])
+    if found is not None:
+        return found
     bundled = paths.bundle_file(f"{PIPELINES_DIR}/{chosen}.yaml")
     if bundled is not None:
         return bundled
