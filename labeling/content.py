@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from labeling import pool
 from labeling.spec import CampaignSpec, ContentSpec
+from lake.documents import IDENTIFIER_PATTERN
 from lake.storage import Storage
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 MAX_INLINE_IMAGE = 2 * 1024 * 1024
 PRESIGN_SECONDS = 7 * 24 * 3600  # the longest S3 allows for SigV4
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
 class ContentError(ValueError):

@@ -11,7 +11,9 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from lake.documents import StrictModel
 
 StrategyName = Literal["random", "least_confidence", "margin", "entropy", "k_center", "hybrid"]
 STRATEGIES: tuple[StrategyName, ...] = (
@@ -30,11 +32,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 RESERVED_NAMES = frozenset({"campaigns"})
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ModelSpec(_Frozen):
+class ModelSpec(StrictModel):
     """A scikit-learn classifier with calibrated probabilities (the confidences autolabelling trusts)."""
 
     kind: ModelKind = "logistic_regression"
@@ -42,7 +40,7 @@ class ModelSpec(_Frozen):
     calibration: Literal["sigmoid", "isotonic", "none"] = "sigmoid"
 
 
-class Lookup(_Frozen):
+class Lookup(StrictModel):
     """A readable name for a code in a record: ``column``'s value looked up in another lake table
     (e.g. carrier ``UA`` -> ``United Air Lines Inc.`` from ``cleaned/airlines``), shown as ``name (code)``."""
 
@@ -52,7 +50,7 @@ class Lookup(_Frozen):
     value: str  # its column shown to people
 
 
-class ContentSpec(_Frozen):
+class ContentSpec(StrictModel):
     """What a person looks at: one text column, one image column (a lake path, ``s3://`` or http(s) URI),
     or a record (several columns, each with its contract description and a readable value).
 
@@ -89,7 +87,7 @@ class ContentSpec(_Frozen):
         return next((item for item in self.lookups if item.column == column), None)
 
 
-class Budget(_Frozen):
+class Budget(StrictModel):
     """Stop sending items to humans at whichever limit comes first."""
 
     max_items: int | None = Field(default=None, ge=1)
@@ -104,7 +102,7 @@ class Budget(_Frozen):
         return self
 
 
-class SimulatedBackendSpec(_Frozen):
+class SimulatedBackendSpec(StrictModel):
     """Answers from a known label column; each simulated annotator errs with its own probability."""
 
     kind: Literal["simulated"] = "simulated"
@@ -119,7 +117,7 @@ class SimulatedBackendSpec(_Frozen):
         return value
 
 
-class LabelStudioBackendSpec(_Frozen):
+class LabelStudioBackendSpec(StrictModel):
     """A Label Studio server; the token comes from $LAKEPREP_LABEL_STUDIO_TOKEN or $LABEL_STUDIO_API_KEY."""
 
     kind: Literal["label_studio"] = "label_studio"
@@ -142,7 +140,7 @@ class LabelStudioBackendSpec(_Frozen):
         return value.rstrip("/")
 
 
-class GroundTruthBackendSpec(_Frozen):
+class GroundTruthBackendSpec(StrictModel):
     """SageMaker Ground Truth: manifests on S3, one labeling job per batch (AWS credentials from the chain)."""
 
     kind: Literal["ground_truth"] = "ground_truth"
@@ -171,7 +169,7 @@ BackendSpec = Annotated[
 ]
 
 
-class CampaignSpec(_Frozen):
+class CampaignSpec(StrictModel):
     name: str
     source: str  # <zone>/<table>
     source_version: int
