@@ -167,6 +167,9 @@ def local_session(
     copy its 200 MB of jars."""
     # Python workers (mapInPandas, pandas UDFs) must run this interpreter, with its packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # The JVM finds log4j2.properties on its classpath through this folder; without it Spark prints
+    # its start-up WARN lines into every command that starts a session.
+    os.environ.setdefault("SPARK_CONF_DIR", str(paths.spark_defaults().parent))
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = read_properties(paths.spark_defaults())
     if (lake or os.environ.get("LAKEPREP_LAKE") or "").startswith(("s3://", "s3a://")):
