@@ -22,6 +22,7 @@ from lake.contracts import ContractError, parse_contract
 from lake.sample import FORTUNES, TRUTH, digit_pngs, land_sample, read_truth, truth_uri
 from lake.storage import Storage
 from tests.support.jobs import run_inprocess
+from tests.support.servers import S3Server
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 DIGITS = 24
@@ -271,3 +272,33 @@ def test_content_contracts_say_what_is_wrong() -> None:
         )
     for name in ("digits", "fortunes"):  # the shipped ones parse
         assert parse_contract((SCHEMAS / f"{name}.yaml").read_text(), name).name == name
+
+
+@pytest.mark.s3
+@pytest.mark.slow
+def test_images_on_s3_land_with_s3_uris(
+    spark: SparkSession, s3_lake: Storage, s3_env: S3Server, tmp_path: Path
+) -> None:
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    shutil.copy(SCHEMAS / "digits.yaml", contracts)
+    land_sample(s3_lake, ["digits"], limit=3)
+    s3_lake.write_bytes(s3_lake.uri("landing", "digits", "cut_short.png"), png(16, 16)[:45])
+
+    [result] = ingest(s3_lake, contracts)
+
+    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (4, 3, 1)
+    options = {**s3_lake.delta_options, **s3_env.env()}
+    table = pl.read_delta(s3_lake.uri("raw", "digits"), storage_options=options).sort("path")
+    bucket, _, _ = s3_lake.root[len("s3://") :].partition("/")
+    for row in table.iter_rows(named=True):
+        assert row["uri"] == f"{s3_lake.uri('landing')}/{row['path']}"
+        key = row["uri"][len(f"s3://{bucket}/") :]
+        data = s3_env.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert row["sha256"] == hashlib.sha256(data).hexdigest()
+        assert (row["width"], row["height"]) == ("32", "32")
+    bad = pl.read_delta(s3_lake.uri("quarantine", "digits"), storage_options=options)
+    assert bad.select("_source_file", "_reasons").rows() == [
+        (s3_lake.uri("landing", "digits", "cut_short.png"), ["unreadable_image"])
+    ]
+    assert ingest(s3_lake, contracts)[0]["files_new"] == 0  # known by their ETags
