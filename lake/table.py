@@ -18,8 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-import signal
 import time
 import urllib.parse
 import uuid
@@ -56,7 +54,6 @@ log = logging.getLogger(__name__)
 Zone = Literal["raw", "cleaned", "features", "quarantine", "labels", "metrics"]
 ZONES: tuple[Zone, ...] = ("raw", "cleaned", "features", "quarantine", "labels", "metrics")
 WriteMode = Literal["append", "overwrite", "replace_partitions"]
-FAILPOINT_ENV = "LAKEPREP_FAILPOINT"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
@@ -104,15 +101,6 @@ class CommitRecord:
     def lineage(self) -> CommitTags:
         """The tags, typed."""
         return CommitTags.read(self.tags)
-
-
-def _failpoint(stage: str, table: str) -> None:
-    """Test hook: ``LAKEPREP_FAILPOINT=before_commit:<zone>/<name>`` SIGKILLs the driver there."""
-    wanted = os.environ.get(FAILPOINT_ENV)
-    if wanted and wanted in {f"{stage}:{table}", f"{stage}:*"}:
-        log.error("failpoint %s:%s reached: killing the driver", stage, table)
-        logging.shutdown()
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _partition_values(relative: str, partition_by: Sequence[str]) -> dict[str, str | None]:
@@ -411,7 +399,6 @@ class Table:
         ``replace_partitions`` replaces exactly the partitions the staged files belong to; ``remove``
         (relative paths of current files) drops those files in the same commit (a rewrite of some files).
         """
-        _failpoint("before_commit", self.ref)
         if self.has_committed(app_transactions):
             log.info(
                 "%s: app transaction(s) %s already committed; nothing added", self.ref, list(app_transactions)
@@ -548,7 +535,6 @@ class Table:
         """Append a small driver-side table (metrics, labels, campaign state) in one commit."""
         from deltalake import write_deltalake
 
-        _failpoint("before_commit", self.ref)
         if self.has_committed(app_transactions):
             return CommitResult(self.ref, self.snapshot().version(), 0, 0, skipped=True)
         write_deltalake(

@@ -20,7 +20,7 @@ from deltalake import DeltaTable
 
 from lake.storage import Storage
 from lake.table import Table, list_tables
-from tests.support.jobs import spark_submit
+from tests.support.jobs import killed_before_commit, spark_submit
 
 MONTHS = [2, 11]  # February has the 1048 mph wind reading, November the duplicate DST hour
 LIMIT = 1500
@@ -159,7 +159,7 @@ def test_a_job_killed_between_writes_and_commit_changes_nothing(pipeline: Storag
     killed = spark_submit(
         "clean",
         ["--lake", pipeline.root, "--dataset", "weather", "--full-refresh"],
-        env={"LAKEPREP_FAILPOINT": "before_commit:cleaned/weather"},
+        env=killed_before_commit("cleaned/weather"),
     )
     assert killed.returncode != 0
     assert "failpoint before_commit:cleaned/weather reached" in killed.stdout + killed.stderr
@@ -189,7 +189,7 @@ def test_ingest_killed_after_quarantine_commit_completes_on_rerun(pipeline: Stor
     killed = spark_submit(
         "ingest",
         ["--lake", pipeline.root, "--dataset", "airlines"],
-        env={"LAKEPREP_FAILPOINT": "before_commit:raw/airlines"},
+        env=killed_before_commit("raw/airlines"),
     )
     assert killed.returncode in {-signal.SIGKILL, 128 + signal.SIGKILL, 1}
     assert raw.row_count() == raw_before

@@ -16,7 +16,7 @@ from lake.runtime import JobRun
 from lake.sample import land_sample
 from lake.storage import Storage
 from lake.table import Table
-from tests.support.jobs import run_inprocess, spark_submit
+from tests.support.jobs import killed_before_commit, run_inprocess, spark_submit
 
 SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("name", pa.string())])
 TAGS = {"job": "test", "run_id": "seed"}
@@ -88,7 +88,7 @@ def test_orphans_of_a_killed_run_go_at_the_default_retention(spark: SparkSession
     killed = spark_submit(
         "clean",
         ["--lake", lake.root, "--dataset", "airlines", "--run-id", "clean-killed"],
-        env={"LAKEPREP_FAILPOINT": "before_commit:cleaned/airlines"},
+        env=killed_before_commit("cleaned/airlines"),
     )
     assert killed.returncode != 0
     table = Table(lake, "quarantine", "airlines")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Any
 
 from lake import launch
 
-JOBS = Path(__file__).resolve().parents[2] / "jobs"
+CHECKOUT = Path(__file__).resolve().parents[2]
+JOBS = CHECKOUT / "jobs"
+INJECT = Path(__file__).resolve().parent / "inject"
 
 
 def job_module(name: str) -> ModuleType:
@@ -26,6 +29,17 @@ def job_module(name: str) -> ModuleType:
 def run_inprocess(name: str, argv: Sequence[str]) -> Any:
     """``jobs/<name>.py`` main() in this process: the script's own code, the test's SparkSession."""
     return job_module(name).main(list(argv))
+
+
+def killed_before_commit(ref: str) -> dict[str, str]:
+    """Environment of a job or ``python -c`` command that SIGKILLs itself right before it commits
+    ``ref`` (``zone/name``; see ``tests/support/inject``), as a crash there would."""
+    return {
+        "PYTHONPATH": os.pathsep.join([str(INJECT), str(CHECKOUT), os.environ.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        ),
+        "LAKEPREP_TEST_KILL_BEFORE_COMMIT": ref,
+    }
 
 
 def spark_submit(

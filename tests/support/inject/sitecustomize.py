@@ -1,19 +1,24 @@
-"""Fault injection for job tests, outside the production code: put this folder first on the
-PYTHONPATH of a ``spark-submit`` and set ``LAKEPREP_TEST_KILL_JVM_AFTER_STAGE=<zone>/<name>``.
+"""Fault injection for tests, outside the production code: put this folder first on the PYTHONPATH
+of a ``spark-submit`` (or of a ``lakeprep`` command run as ``python -c``) and set one of:
 
-The job's Python driver then SIGKILLs its parent (the driver JVM, as the OOM killer would) right
-after staging that table, and writes its own pid to ``$LAKEPREP_TEST_PID_FILE`` so the test can
-wait for the orphaned driver to finish.
+- ``LAKEPREP_TEST_KILL_JVM_AFTER_STAGE=<zone>/<name>``: the job's Python driver SIGKILLs its parent
+  (the driver JVM, as the OOM killer would) right after staging that table, and writes its own pid to
+  ``$LAKEPREP_TEST_PID_FILE`` so the test can wait for the orphaned driver to finish.
+- ``LAKEPREP_TEST_KILL_BEFORE_COMMIT=<zone>/<name>`` (or ``*``): the process SIGKILLs itself right
+  before committing that table (``Table.commit`` or ``Table.append_arrow``), as a crash between a
+  run's writes and its commit would.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 import time
 
 _TARGET = os.environ.get("LAKEPREP_TEST_KILL_JVM_AFTER_STAGE")
+_BEFORE_COMMIT = os.environ.get("LAKEPREP_TEST_KILL_BEFORE_COMMIT")
 
 
 def _install() -> None:
@@ -37,6 +42,31 @@ def _install() -> None:
     Table.staged = staged  # type: ignore[method-assign,assignment]
 
 
-# Only in a job's driver (jobs/<name>.py), not in the Python workers Spark starts.
-if _TARGET and sys.argv and sys.argv[0].endswith(".py") and "jobs" in sys.argv[0]:
+def _install_kill_before_commit(target: str) -> None:
+    from lake.table import Table
+
+    def killed_before(method: str) -> None:
+        original = getattr(Table, method)
+
+        def wrapper(self: Table, *args: object, **kwargs: object) -> object:
+            if target in {self.ref, "*"}:
+                logging.getLogger("lake.table").error(
+                    "failpoint before_commit:%s reached: killing the driver", self.ref
+                )
+                logging.shutdown()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return original(self, *args, **kwargs)
+
+        setattr(Table, method, wrapper)
+
+    killed_before("commit")
+    killed_before("append_arrow")
+
+
+# Only in a job's driver (jobs/<name>.py) or a command run as ``python -c``, not in the Python
+# workers Spark starts.
+_DRIVER = bool(sys.argv) and (sys.argv[0] == "-c" or (sys.argv[0].endswith(".py") and "jobs" in sys.argv[0]))
+if _TARGET and _DRIVER:
     _install()
+if _BEFORE_COMMIT and _DRIVER:
+    _install_kill_before_commit(_BEFORE_COMMIT)
