@@ -22,6 +22,7 @@ from labeling.spec import Budget, ContentSpec, SimulatedBackendSpec
 from labeling.store import CampaignStore, Event
 from lake.storage import Storage
 from lake.table import Table
+from tests.support.jobs import killed_before_commit
 
 LINEAGE_FIELDS = {
     "campaign",
@@ -215,7 +216,7 @@ def test_sync_killed_before_its_commit_loses_nothing(
         "--lake",
         lake.root,
     ]
-    env = {**os.environ, "LAKEPREP_FAILPOINT": "before_commit:labels/killed"}
+    env = {**os.environ, **killed_before_commit("labels/killed")}
     crashed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert crashed.returncode == -9, crashed.stderr[-2000:]
     assert not Table(lake, "labels", "killed").exists()
