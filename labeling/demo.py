@@ -127,45 +127,18 @@ def run_demo_campaign(
     return summary
 
 
-def land_digits(storage: Storage, folder: str = "content/digits") -> Table:
-    """scikit-learn's bundled handwritten digits (1,797 scans of 8x8 grey levels) as PNG files under
-    ``folder`` of the lake and a table ``features/digits_content`` naming them (id, image path, digit):
-    real images nothing has to download. Written once; a second call finds the table."""
-    import io
-
-    import numpy as np
-    import pyarrow as pa
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    table = Table(storage, "features", "digits_content")
-    if table.exists():
-        return table
-    data = load_digits()
-    rows = []
-    for i, (scan, digit) in enumerate(zip(data.images, data.target, strict=True)):
-        picture = Image.fromarray(255 - (scan * (255 / 16)).astype(np.uint8), mode="L")
-        buffer = io.BytesIO()
-        picture.resize((32, 32), Image.Resampling.NEAREST).save(buffer, format="PNG")
-        path = f"{folder}/digit-{i:04d}.png"
-        storage.write_bytes(storage.uri(path), buffer.getvalue())
-        rows.append({"example_id": f"digit-{i:04d}", "image": path, "digit": str(int(digit))})
-    table.append_arrow(
-        pa.Table.from_pylist(rows), tags={"job": "demo", "source": "sklearn.datasets.load_digits"}
-    )
-    return table
-
-
 def digits_source(storage: Storage, spark: SparkSession) -> Table:
     """The demo's images with the digit a simulated annotator knows: ``raw/digits`` (landed by
-    ``lakeprep sample``) joined with its truth file ``_truth/digits.csv`` when both exist, written as
-    ``features/digits_content`` (id = the landed path, image = its URI, digit); else :func:`land_digits`."""
+    ``lakeprep sample``, then ingested) joined with the sample's truth file on the landed path, as
+    ``features/digits_content`` (id = the landed path, image = its URI, digit); rebuilt when raw changes."""
     from pyspark.sql import functions as F
 
+    from lake.sample import truth_uri
+
     raw = Table(storage, "raw", "digits")
-    truth = storage.uri("_truth", "digits.csv")
+    truth = truth_uri(storage, "digits")
     if not (raw.exists() and storage.exists(truth)):
-        return land_digits(storage)
+        raise CampaignError(f"no raw/digits with {truth} in {storage.root}: run `lakeprep sample` and ingest")
     version = int(raw.version() or 0)
     target = Table(storage, "features", "digits_content")
     app_id = "demo:digits_content"
@@ -286,7 +259,6 @@ __all__ = [
     "DemoSummary",
     "cost_summary",
     "digits_source",
-    "land_digits",
     "run_demo_campaign",
     "run_image_demo",
 ]

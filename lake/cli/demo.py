@@ -53,14 +53,21 @@ def demo(
         # 3,000 labels leave 600 for validation; with 2% annotator noise they prove a 90% target.
         # The campaign default, 95%, needs more validation labels than this budget buys
         # (see docs/labeling.md, "What this means in practice").
+        session = local_session("lakeprep-demo")
         run_demo_campaign(
             storage,
             "features/flight_delay",
             batch_size=500,
             target_accuracy=0.90,
-            spark=local_session("lakeprep-demo"),
+            spark=session,
             console=console,
         )
+        # Then real content: handwritten digit images, features from their pixels computed in Spark,
+        # annotators shown the image (labeling/demo.py IMAGE_CAMPAIGN has the settings).
+        console.rule("labelling campaign on images: handwritten digits (simulated annotators)")
+        from labeling.demo import digits_source, run_image_demo
+
+        run_image_demo(storage, digits_source(storage, session).ref, spark=session, console=console)
     console.print(f"done in {time.monotonic() - started:,.0f}s")
     console.rule("the lake's site")
     write_site(storage)

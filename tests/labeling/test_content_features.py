@@ -5,6 +5,7 @@ embedding, and a demo campaign on the digits that labels by machine."""
 from __future__ import annotations
 
 import io
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,10 +30,12 @@ from labeling.content_features import (
     build_features,
     embeddings_available,
 )
-from labeling.demo import run_image_demo
+from labeling.demo import digits_source, run_image_demo
+from lake.sample import land_sample, read_truth
 from lake.storage import Storage
 from lake.table import Table
-from tests.labeling.content_fixtures import image_table, text_table
+from tests.labeling.content_fixtures import ROOT, image_table, text_table
+from tests.support.jobs import run_inprocess
 
 pytestmark = pytest.mark.spark
 TOPICS = ("computers", "food")
@@ -174,6 +177,30 @@ def test_sentence_embeddings_of_real_quotations(spark: SparkSession, lake: Stora
     same = similarity[(y[:, None] == y[None, :]) & ~np.eye(len(y), dtype=bool)].mean()
     across = similarity[y[:, None] != y[None, :]].mean()
     assert same > across  # quotations on one topic lie closer together than across topics
+
+
+def test_the_demo_reads_the_landed_digits_with_their_truth(
+    spark: SparkSession, lake: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make demo`'s path: `lakeprep sample` lands PNG files, ingest makes raw/digits, the demo joins the
+    sample's truth file and builds features from the landed files (read by their URI)."""
+    monkeypatch.setenv("LAKEPREP_PII_SALT", "content-features-salt")
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    shutil.copy(ROOT / "schemas" / "digits.yaml", contracts)
+    land_sample(lake, ["digits"], limit=30)
+    run_inprocess("ingest", ["--lake", lake.root, "--contracts", str(contracts)])
+    source = digits_source(lake, spark)
+    rows = pl.read_delta(source.uri).sort("example_id")
+    truth = read_truth(lake, "digits")
+    assert dict(zip(rows["example_id"], rows["digit"], strict=True)) == truth  # every landed image, its digit
+    assert digits_source(lake, spark).version() == source.version()  # unchanged raw: not rebuilt
+    built = build_features(
+        spark, lake, source.ref, id_column="example_id", content_column="image", kind="image", keep=["digit"]
+    )
+    x = np.vstack(vectors(built.table)[VECTOR].to_list())
+    scans = load_digits().data[:30]  # digit_0000 .. digit_0029, in id order
+    assert np.abs(x[:, :64] - (255 - np.rint(scans * 255 / 16)) / 255.0).max() <= 1 / 255 + 1e-9
 
 
 def test_demo_campaign_on_digits_labels_by_machine(spark: SparkSession, lake: Storage) -> None:
