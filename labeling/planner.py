@@ -7,12 +7,14 @@ does the I/O (train, score, write labels, push, pull) and records the outcome as
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
+from labeling.autolabel import min_count_for
 from labeling.backends.base import Task
 from labeling.report import capacity
 from labeling.spec import CampaignSpec
@@ -71,6 +73,36 @@ def stop_reason(spec: CampaignSpec, state: CampaignState, left: int, machine: in
 
 def batch_size(spec: CampaignSpec, state: CampaignState, left: int) -> int:
     return min(spec.batch_size, capacity(spec, state), left)
+
+
+MAX_VALIDATION_SHARE = 2 / 3  # of a batch: the rest still goes to the strategy (active learning)
+VALIDATION_MARGIN = 1.15  # a random slice splits unevenly between labels: aim a little above the need
+
+
+def validation_needed(spec: CampaignSpec) -> int:
+    """Validation labels that can prove the target for every label: a label's threshold needs at least
+    ``min_count_for(target, alpha)`` items predicted as it, all correct (59 at 95% / 95%), and at least
+    ``min_validation``, and so does each true class (``autolabel.calibrate_per_label``); assuming the
+    labels are about equally frequent, with ``VALIDATION_MARGIN`` for the uneven split of a random slice."""
+    alpha = 1.0 - spec.confidence_level
+    per_label = max(spec.min_validation, min_count_for(spec.target_accuracy, alpha))
+    return math.ceil(per_label * len(spec.labels) * VALIDATION_MARGIN)
+
+
+def validation_count(spec: CampaignSpec, size: int, validated: int, budget_left: int) -> int:
+    """How many of a batch of ``size`` go to the random validation slice: ``validation_fraction`` of it,
+    raised (up to ``MAX_VALIDATION_SHARE``) when that pace would spend the budget before the slice holds
+    ``validation_needed`` labels - a slice too small to prove the target means no machine labels at all
+    however good the model (``validated``: validation labels so far; ``budget_left``: items the budget
+    still buys, this batch included)."""
+    if size < 2 or spec.validation_fraction == 0:
+        return 0
+    share = max(1, round(size * spec.validation_fraction))
+    missing = validation_needed(spec) - validated
+    if not spec.autolabel or missing <= share:
+        return share
+    batches = max(1, math.ceil(budget_left / spec.batch_size))
+    return max(share, min(math.ceil(missing / batches), math.floor(size * MAX_VALIDATION_SHARE)))
 
 
 def round_batch(

@@ -6,6 +6,10 @@ an open one as far as annotations came back. The projected total adds what the r
 buy from the items still left. The saving compares a fully labelled pool both ways: everything by hand,
 against this campaign plus the items it leaves unlabelled done by hand - so only machine labels count
 as saved, never items nobody labelled.
+
+Accuracy of machine labels is only ever measured on a sample (the validation slice), so a figure is
+never shown without its sample size and its one-sided Clopper-Pearson lower bound: "100% on 60 items"
+is at least 95.1% with 95% confidence, not 100%. Each label gets the same figures of its own.
 """
 
 from __future__ import annotations
@@ -41,6 +45,21 @@ def capacity(spec: CampaignSpec, state: CampaignState) -> int:
 
 
 @dataclass(frozen=True)
+class ClassStatus:
+    """One label: who labelled items with it, and how sure the machine labels saying it are."""
+
+    label: str
+    human_items: int  # human-labelled items whose consensus is this label
+    machine_items: int  # items machine-labelled with it
+    threshold: float | None  # the latest round's confidence for machine labels saying it (None: never)
+    machine_accuracy: float | None  # measured on the validation items above the threshold
+    measured_on: int  # how many validation items that is (the fewest of any round that labelled)
+    machine_accuracy_lower_bound: float | None  # at the campaign's confidence level
+    validation_items: int  # validation items of this class (human label) in the latest round
+    wrong_share_upper_bound: float | None  # at most this share of the class gets a wrong machine label
+
+
+@dataclass(frozen=True)
 class CampaignStatus:
     campaign: str
     source: str
@@ -63,6 +82,9 @@ class CampaignStatus:
     threshold: float | None
     machine_accuracy: float | None  # measured on the validation slice above each round's threshold
     machine_accuracy_lower_bound: float | None
+    machine_accuracy_measured_on: int  # validation items behind machine_accuracy (fewest of any round)
+    confidence_level: float
+    classes: list[ClassStatus]
     currency: str
     cost_per_item: float
     spent: float
@@ -84,8 +106,72 @@ class CampaignStatus:
         return "ready for a round" if self.rounds or self.human_items else "created"
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, floats rounded to what the figures mean (4 decimals)."""
-        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        """JSON-ready, floats rounded to what the figures mean (4 decimals), nested ones too."""
+        return dict(_rounded(asdict(self)))
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def human_consensus_counts(human: pa.Table, n_labels: int) -> list[int]:
+    """Human-labelled items per label (each item counted once, under its most frequent label)."""
+    counts = [0] * n_labels
+    if human.num_rows == 0:
+        return counts
+    frame = human.select(["example_id", "label_index"]).to_pandas()
+    votes = frame.groupby(["example_id", "label_index"]).size().reset_index(name="votes")
+    top = votes.sort_values(["votes", "label_index"], ascending=[False, True]).drop_duplicates("example_id")
+    for index, count in top["label_index"].value_counts().items():
+        if 0 <= int(index) < n_labels:
+            counts[int(index)] = int(count)
+    return counts
+
+
+def class_status(state: CampaignState, human: pa.Table) -> list[ClassStatus]:
+    """Per label: human and machine items, and the machine labels' measured accuracy with its bound."""
+    spec = state.spec
+    humans = human_consensus_counts(human, len(spec.labels))
+    calibration = (state.latest_training() or {}).get("calibration") or {}
+    out = []
+    for index, label in enumerate(spec.labels):
+        rounds = [
+            p["labels"][label]
+            for p in state.autolabelled.values()
+            if label in (p.get("labels") or {}) and p["labels"][label].get("rows")
+        ]
+        rows = sum(int(r["rows"]) for r in rounds)
+        measured = [r for r in rounds if r.get("n_above")]
+        accuracy = (
+            sum(r["rows"] * (r.get("accuracy_above") or 0.0) for r in measured) / rows
+            if rows and measured
+            else None
+        )
+        bounds = [r["lower_bound"] for r in measured if r.get("lower_bound") is not None]
+        latest_label = (calibration.get("labels") or {}).get(str(index)) or {}
+        latest_class = (calibration.get("classes") or {}).get(str(index)) or {}
+        floor = calibration.get("floor")
+        threshold = latest_label.get("threshold")
+        out.append(
+            ClassStatus(
+                label=label,
+                human_items=humans[index],
+                machine_items=rows,
+                threshold=None if threshold is None or floor is None else max(threshold, floor),
+                machine_accuracy=accuracy,
+                measured_on=min((int(r["n_above"]) for r in measured), default=0),
+                machine_accuracy_lower_bound=min(bounds) if bounds else None,
+                validation_items=int(latest_class.get("n_validation") or 0),
+                wrong_share_upper_bound=latest_class.get("wrong_share_upper_bound"),
+            )
+        )
+    return out
 
 
 def backend_url(state: CampaignState) -> str | None:
@@ -110,6 +196,7 @@ def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
     weighted = sum(p["rows"] * (p.get("accuracy_above") or 0.0) for p in rounds_with_rows)
     machine_accuracy = weighted / machine if machine and rounds_with_rows else None
     bounds = [p["lower_bound"] for p in rounds_with_rows if p.get("lower_bound") is not None]
+    measured_on = [int(p["n_above"]) for p in rounds_with_rows if p.get("n_above")]
 
     cost = spec.budget.cost_per_label
     spent_annotations = 0
@@ -148,6 +235,9 @@ def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
         threshold=calibration.get("threshold"),
         machine_accuracy=machine_accuracy,
         machine_accuracy_lower_bound=min(bounds) if bounds else None,
+        machine_accuracy_measured_on=min(measured_on, default=0),
+        confidence_level=spec.confidence_level,
+        classes=class_status(state, human),
         currency=spec.budget.currency,
         cost_per_item=spec.human_cost_per_item,
         spent=spent,
@@ -195,7 +285,12 @@ def render_status(status: CampaignStatus) -> RichTable:
         ("machine-label threshold now", "-" if status.threshold is None else f"{status.threshold:.3f}"),
         (
             f"machine-label accuracy (target {pct(status.target_accuracy)})",
-            f"{pct(status.machine_accuracy)} measured, >= {pct(status.machine_accuracy_lower_bound)} lower bound",
+            measured(
+                status.machine_accuracy,
+                status.machine_accuracy_measured_on,
+                status.machine_accuracy_lower_bound,
+                status.confidence_level,
+            ),
         ),
         ("spent", money(status.spent)),
         ("projected total (this campaign)", money(status.projected_total)),
@@ -206,4 +301,27 @@ def render_status(status: CampaignStatus) -> RichTable:
     ]
     for label, value in rows:
         table.add_row(label, value)
+    for c in status.classes:
+        table.add_row(
+            f"  {c.label}",
+            f"{c.human_items:,} by humans, {c.machine_items:,} by machine"
+            + (
+                f": {measured(c.machine_accuracy, c.measured_on, c.machine_accuracy_lower_bound, status.confidence_level)}"
+                if c.machine_items
+                else ""
+            )
+            + (
+                f"; at most {pct(c.wrong_share_upper_bound)} of the class mislabelled by machine"
+                if c.wrong_share_upper_bound is not None and status.machine_items
+                else ""
+            ),
+        )
     return table
+
+
+def measured(accuracy: float | None, n: int, bound: float | None, confidence: float) -> str:
+    """A measured accuracy with what it rests on: '100.0% on 60 validation items, >= 95.1% (95% conf.)'."""
+    if accuracy is None:
+        return "-"
+    floor = "-" if bound is None else f"{100 * bound:.1f}%"
+    return f"{100 * accuracy:.1f}% on {n:,} validation items, >= {floor} ({confidence:.0%} confidence)"

@@ -27,12 +27,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-def validation_share(spec: CampaignSpec, size: int) -> int:
-    if size < 2 or spec.validation_fraction == 0:
-        return 0
-    return max(1, round(size * spec.validation_fraction))
-
-
 def standardised(features: NDArray[np.float64]) -> NDArray[np.float64]:
     """Impute and scale so distances weigh every feature alike (before any model exists)."""
     if len(features) == 0:
@@ -50,11 +44,14 @@ def select_batch(
     labelled: LabelledSet,
     size: int,
     number: int,
+    validation_items: int,
 ) -> list[PlannedItem]:
+    """``size`` items: ``validation_items`` drawn at random (the planner sets how many), then the
+    strategy's picks (the cold start's while there is no model)."""
     from pyspark.sql import functions as F
 
     key = spec.id_column
-    validation = pool.top_rows(remaining, pool.RANDOM_KEY, validation_share(spec, size), key)
+    validation = pool.top_rows(remaining, pool.RANDOM_KEY, validation_items, key)
     chosen = [PlannedItem(str(r[key]), "validation") for r in validation]
     rest = remaining
     if chosen:

@@ -11,7 +11,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from labeling import pool, quality
-from labeling.autolabel import Calibration, calibrate_threshold
+from labeling.autolabel import LabelCalibrations, calibrate_per_label
 from labeling.models import FittedModel, NotEnoughLabelsError, fit_model, model_version
 from labeling.spec import CampaignSpec
 from labeling.store import CampaignStore
@@ -93,13 +93,21 @@ def fit_round_model(spec: CampaignSpec, labelled: LabelledSet, number: int) -> F
         return None
 
 
-def calibrate(spec: CampaignSpec, model: FittedModel | None, labelled: LabelledSet) -> Calibration | None:
-    """Grade the model on the validation slice and find the autolabel threshold (see ``autolabel``)."""
+def calibrate(
+    spec: CampaignSpec, model: FittedModel | None, labelled: LabelledSet
+) -> LabelCalibrations | None:
+    """Grade the model on the validation slice and find each label's autolabel threshold (see ``autolabel``)."""
     validation = labelled.validation
     if model is None or not validation.any():
         return None
     probs = model.predict_proba(labelled.features[validation])
-    correct = probs.argmax(axis=1) == labelled.labels[validation]
-    return calibrate_threshold(
-        probs.max(axis=1), correct, spec.target_accuracy, spec.confidence_level, spec.min_validation
+    predicted = probs.argmax(axis=1)
+    return calibrate_per_label(
+        predicted,
+        labelled.labels[validation],
+        probs.max(axis=1),
+        len(spec.labels),
+        spec.target_accuracy,
+        spec.confidence_level,
+        spec.min_validation,
     )

@@ -84,3 +84,63 @@ def test_a_perfect_model_gets_the_lowest_threshold() -> None:
     assert result.threshold == pytest.approx(0.5)
     assert result.n_above == 500
     assert result.accuracy_above == 1.0
+
+
+def test_every_class_keeps_the_target_on_an_imbalanced_set() -> None:
+    """92% / 8% classes, the minority hard to tell apart: a pooled threshold meets 95% overall while
+    half the minority items it labels get the majority's label; per-class calibration keeps each
+    label's accuracy and each class's share of wrong machine labels within the target on fresh data."""
+    from sklearn.datasets import make_classification
+
+    from labeling.autolabel import calibrate_per_label
+    from labeling.models import fit_model
+    from labeling.spec import ModelSpec
+
+    x, y = make_classification(
+        n_samples=20_000, n_features=8, n_informative=4, weights=[0.92, 0.08], class_sep=1.2, random_state=2
+    )
+    train, val, fresh = slice(0, 800), slice(800, 2800), slice(2800, None)
+    model = fit_model(
+        ModelSpec(), x[train], y[train], n_labels=2, feature_columns=tuple("abcdefgh"), version="t"
+    )
+    probs, fresh_probs = model.predict_proba(x[val]), model.predict_proba(x[fresh])
+    predicted, truth = fresh_probs.argmax(axis=1), y[fresh]
+
+    pooled = calibrate_threshold(probs.max(axis=1), probs.argmax(axis=1) == y[val], 0.95)
+    assert pooled.threshold is not None
+    machine = fresh_probs.max(axis=1) >= pooled.threshold
+    assert (predicted[machine] == truth[machine]).mean() >= 0.95  # the overall target holds ...
+    minority = truth == 1
+    assert (machine & minority & (predicted != 1)).sum() / minority.sum() > 0.3  # ... the minority's does not
+
+    result = calibrate_per_label(probs.argmax(axis=1), y[val], probs.max(axis=1), 2, 0.95)
+    assert result.thresholds, "the majority label is still machine-labelled"
+    machine = np.zeros(len(truth), dtype=bool)
+    for label, threshold in result.thresholds.items():
+        machine |= (predicted == label) & (fresh_probs.max(axis=1) >= threshold)
+    for label in result.thresholds:
+        said = machine & (predicted == label)
+        assert (truth[said] == label).mean() >= 0.95
+    for cls in (0, 1):
+        wrong = machine & (truth == cls) & (predicted != cls)
+        assert wrong.sum() / (truth == cls).sum() <= 0.05
+        measured = result.classes[cls]
+        assert measured.n_validation == int((y[val] == cls).sum())
+        assert measured.wrong_share_upper_bound <= 0.05
+    assert result.lower_bound is not None
+    assert result.lower_bound >= 0.95
+
+
+def test_a_class_too_rare_to_vouch_for_stops_machine_labels() -> None:
+    """30 validation items of a class cannot show that few of its items get a wrong label: nothing is
+    machine-labelled, however right the other label looks."""
+    from labeling.autolabel import calibrate_per_label
+
+    truth = np.array([0] * 300 + [1] * 30)
+    predicted = np.zeros(330, dtype=np.int64)
+    predicted[300:] = 1
+    result = calibrate_per_label(predicted, truth, np.full(330, 0.99), 2, 0.95)
+    assert result.labels[0].threshold is not None
+    assert result.thresholds == {}
+    assert result.classes[1].n_validation == 30
+    assert result.classes[1].wrong_share_upper_bound > 0.05

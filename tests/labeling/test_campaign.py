@@ -231,8 +231,8 @@ def test_sync_killed_before_its_commit_loses_nothing(
 def test_round_interrupted_after_machine_labels_does_not_write_them_twice(
     spark: SparkSession, lake: Storage, separable_features: Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    campaign = make_campaign(
-        spark, lake, separable_features, "autocrash", batch_size=200, validation_fraction=0.5
+    campaign = make_campaign(  # 140 validation labels: about 70 per class, enough to vouch for both
+        spark, lake, separable_features, "autocrash", batch_size=200, validation_fraction=0.7
     )
     campaign.round()
     campaign.sync()
@@ -306,3 +306,61 @@ def test_several_annotators_consensus_and_review(
     assert synced[0].batch_id == "review001"
     assert synced[0].new == review.batch_items * 2
     assert campaign.state().items_sent == 120 + review.batch_items
+
+
+def test_a_demo_sized_campaign_labels_by_machine_and_reports_each_class(
+    spark: SparkSession, lake: Storage
+) -> None:
+    """Batch 100, budget 200 (the data-skipping demo): a 20% validation slice held 40 labels, fewer than
+    the 59 per label a 95% bound at 95% confidence needs, so nothing was ever labelled by machine. The
+    planner now sizes the slice to the budget; status gives every figure with its sample and bound."""
+    import json
+
+    from rich.console import Console
+    from sklearn.datasets import make_classification
+
+    from labeling.demo import run_demo_campaign
+    from labeling.report import render_status
+    from tests.labeling.conftest import features_table
+
+    x, y = make_classification(n_samples=800, n_features=4, class_sep=2.0, flip_y=0.0, random_state=3)
+    table = features_table(lake, "tiny", x, y)
+    summary = run_demo_campaign(
+        lake, table.ref, batch_size=100, budget_items=200, annotator_noise=0.0, spark=spark
+    )
+    status = summary.status
+    assert status.human_items == 200
+    assert status.machine_items > 0
+    assert summary.machine_accuracy is not None
+    assert summary.machine_accuracy >= 0.95
+
+    labels = labels_frame(lake, summary.campaign)
+    machine = labels.filter(pl.col("source") == "machine")
+    known = dict(zip(pl.read_delta(table.uri)["example_id"], pl.read_delta(table.uri)["label"], strict=True))
+    assert [c.label for c in status.classes] == ["on_time", "late"]
+    assert sum(c.human_items for c in status.classes) == status.human_items
+    assert sum(c.machine_items for c in status.classes) == status.machine_items
+    for index, c in enumerate(status.classes):
+        said = machine.filter(pl.col("label_index") == index)
+        assert said.height == c.machine_items
+        if c.machine_items:
+            right = np.mean([known[i] == index for i in said["example_id"]])
+            assert right >= 0.95
+            assert c.measured_on >= 59  # the fewest validation items that can show 95% at 95%
+            assert c.machine_accuracy_lower_bound is not None
+            assert c.machine_accuracy_lower_bound >= 0.95
+            assert c.wrong_share_upper_bound is not None
+            assert c.wrong_share_upper_bound <= 0.05
+    assert status.machine_accuracy_measured_on >= 59
+
+    shown = json.loads(json.dumps(status.as_dict()))
+    floats = [
+        shown["machine_accuracy_lower_bound"],
+        *(c["threshold"] for c in shown["classes"] if c["threshold"]),
+    ]
+    assert all(round(f, 4) == f for f in floats)
+    console = Console(record=True, width=200)
+    console.print(render_status(status))
+    text = console.export_text()
+    assert f"on {status.machine_accuracy_measured_on:,} validation items, >= " in text
+    assert "(95% confidence)" in text

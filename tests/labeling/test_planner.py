@@ -72,3 +72,22 @@ def test_batches_budget_and_stop_reasons() -> None:
     assert planner.batch_size(campaign, state, left=50) == 20
     review = planner.review_batch(state, ["a", "b"], annotators=2)
     assert (review.batch_id, review.annotators, review.ids) == ("review001", 2, ["a", "b"])
+
+
+def test_the_validation_slice_can_prove_the_target_within_the_budget() -> None:
+    """Batch 100, budget 200, 20% validation: 40 validation labels, fewer than the 59 per label that a
+    95% bound at 95% confidence needs, so no machine label was possible however good the model (the
+    demo campaign labelled none by machine). The planner raises the share to reach it by the last batch."""
+    from labeling.autolabel import accuracy_lower_bound
+
+    plan = spec(batch_size=100, budget=Budget(max_items=200), validation_fraction=0.2)
+    first = planner.validation_count(plan, 100, 0, 200)
+    second = planner.validation_count(plan, 100, first, 100)
+    per_label = (first + second) / len(plan.labels)
+    assert accuracy_lower_bound(int(per_label), int(per_label), 0.05) >= 0.95
+    assert planner.validation_needed(plan) >= 2 * 59
+    assert max(first, second) <= 100 * planner.MAX_VALIDATION_SHARE  # the strategy keeps a third
+    # with budget to spare, or no machine labels wanted, the spec's fraction stands
+    assert planner.validation_count(spec(batch_size=100, budget=Budget(max_items=5000)), 100, 0, 5000) == 20
+    assert planner.validation_count(plan.model_copy(update={"autolabel": False}), 100, 0, 200) == 20
+    assert planner.validation_count(plan, 100, 150, 100) == 20
