@@ -130,3 +130,107 @@ def test_model_gives_zero_probability_to_labels_it_never_saw() -> None:
     assert (probs[:, 1] == 0).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert model.calibrated
+
+
+def digits_table(storage: Storage) -> Table:
+    """scikit-learn's handwritten 0s, 1s and 2s (three classes) as ``features/digits_vec``: the 64
+    pixels as one vector column beside two scalars, with missing values the model imputes (a null
+    vector, a NaN pixel, null scalars)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    chosen = np.flatnonzero(digits.target < 3)
+    matrix, images, target = digits.data[chosen], digits.images[chosen], digits.target[chosen]
+    values = [list(map(float, row)) for row in matrix]
+    values[5][10] = float("nan")
+    pixels: list[list[float] | None] = [None if i == 3 else row for i, row in enumerate(values)]
+    rows = []
+    for i, vector in enumerate(pixels):
+        rows.append(
+            {
+                "example_id": f"digit-{i:05d}",
+                "ink": None if i % 97 == 0 else float(matrix[i].sum()),
+                "rows_used": float((images[i].sum(axis=1) > 0).sum()),
+                "pixels": vector,
+                "label": int(target[i]),
+                "text": f"digit {i}",
+            }
+        )
+    table = Table(storage, "features", "digits_vec")
+    schema = pa.schema(
+        [
+            ("example_id", pa.string()),
+            ("ink", pa.float64()),
+            ("rows_used", pa.float64()),
+            ("pixels", pa.list_(pa.float64())),
+            ("label", pa.int32()),
+            ("text", pa.string()),
+        ]
+    )
+    table.append_arrow(pa.Table.from_pylist(rows, schema=schema), tags={"job": "test-fixture"})
+    return table
+
+
+@pytest.mark.parametrize(
+    ("dataset", "kind", "calibration"),
+    [
+        ("cancer", "logistic_regression", "sigmoid"),  # the campaign default
+        ("cancer", "logistic_regression", "isotonic"),
+        ("cancer", "logistic_regression", "none"),
+        ("digits", "logistic_regression", "sigmoid"),
+        ("digits", "logistic_regression", "isotonic"),
+        ("digits", "logistic_regression", "none"),
+    ],
+)
+def test_linear_models_are_scored_by_spark_sql_as_in_memory(
+    spark: SparkSession, lake: Storage, dataset: str, kind: str, calibration: str
+) -> None:
+    """A logistic regression, calibrated or not, is scored without a Python worker and gives the
+    in-memory probabilities (1e-9), predictions and top items, on real data (breast cancer: binary, eight
+    features; digits: three classes, a 64-pixel vector column with missing values)."""
+    from tests.labeling.conftest import breast_cancer_table
+
+    if dataset == "cancer":
+        table = breast_cancer_table(lake)
+        spec = spec_for(table, labels=("benign", "malignant"))
+    else:
+        table = digits_table(lake)
+        spec = spec_for(table, labels=("0", "1", "2"), feature_columns=("ink", "pixels", "rows_used"))
+    frame = pool.pool_frame(spark, lake, spec, CampaignStore(lake, spec.name).labels, salt=1)
+    data = pool._pandas(frame)
+    train = data.sample(300, random_state=1)
+    labels = table.to_arrow().to_pandas().set_index("example_id")["label"]
+    model = fit_model(
+        ModelSpec.model_validate({"kind": kind, "calibration": calibration}),
+        pool.feature_matrix(train, spec.feature_columns),
+        labels.loc[train["example_id"]].to_numpy(),
+        n_labels=len(spec.labels),
+        feature_columns=spec.feature_columns,
+        version="test-model",
+    )
+    assert model.calibrated == (calibration != "none")
+
+    scored = pool.score_pool(frame.repartition(3), model, spec.id_column)
+    plan = scored._jdf.queryExecution().executedPlan().toString()
+    for python_worker in ("MapInPandas", "ArrowEvalPython", "BatchEvalPython"):
+        assert python_worker not in plan
+    in_spark = pool._pandas(scored)
+    in_memory = pool.score_frame(data, model, spec.id_column)
+    merged = in_memory.merge(in_spark, on="example_id", suffixes=("_mem", "_spark"))
+    assert len(merged) == len(data) == len(in_spark)
+    assert (merged["predicted_mem"] == merged["predicted_spark"]).all()
+    for column in ["confidence", *strategies.UNCERTAINTY_COLUMNS.values(), pool.RANDOM_KEY]:
+        np.testing.assert_allclose(merged[f"{column}_spark"], merged[f"{column}_mem"], rtol=0, atol=1e-9)
+    # the in-memory path is the model's own probabilities
+    probs = model.predict_proba(pool.feature_matrix(data, spec.feature_columns))
+    np.testing.assert_allclose(in_memory["confidence"], probs.max(axis=1), rtol=0, atol=0)
+
+    # the same top items, selected in Spark without collecting the pool
+    for column in strategies.UNCERTAINTY_COLUMNS.values():
+        top = pool.top_rows(scored, column, 40, spec.id_column)
+        expected = in_memory.sort_values(
+            [column, pool.RANDOM_KEY, "example_id"], ascending=[False, False, True]
+        ).head(40)
+        np.testing.assert_allclose([r[column] for r in top], expected[column], rtol=0, atol=1e-9)
+        if calibration == "sigmoid":  # no plateaus: the ranking is strict, so the items are the same
+            assert [r["example_id"] for r in top] == expected["example_id"].tolist()
