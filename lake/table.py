@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import (
     AddAction,
     CommitProperties,
@@ -443,14 +443,25 @@ class Table:
             write_mode = "append"
         elif mode == "overwrite" and replace_where:
             filters = [(column, "=", value) for column, value in replace_where.items()]
-        snapshot.create_write_transaction(
-            actions,
-            mode=write_mode,
-            schema=delta_schema,
-            partition_by=table_partitions or None,
-            partition_filters=filters,
-            commit_properties=properties,
-        )
+        try:
+            snapshot.create_write_transaction(
+                actions,
+                mode=write_mode,
+                schema=delta_schema,
+                partition_by=table_partitions or None,
+                partition_filters=filters,
+                commit_properties=properties,
+            )
+        except CommitFailedError:
+            # delta-rs refuses a commit whose app transaction another writer committed since our
+            # snapshot: two runs on the same input. The input is in the table once; this run adds nothing.
+            if not self.has_committed(app_transactions):
+                raise
+            log.info(
+                "%s: a concurrent run committed %s first; nothing added", self.ref, list(app_transactions)
+            )
+            self.discard(staged)
+            return CommitResult(self.ref, self.snapshot().version(), 0, 0, skipped=True)
         return self._result(adds)
 
     def has_committed(self, app_transactions: Sequence[tuple[str, int]]) -> bool:

@@ -182,3 +182,26 @@ def test_empty_frame_commits_an_empty_version(spark: SparkSession, lake: Storage
     assert (result.rows, result.files) == (0, 0)
     assert pl.read_delta(table.uri).height == 0
     assert table.read(spark).count() == 0
+
+
+def test_two_runs_committing_the_same_input_at_once_add_it_once(spark: SparkSession, lake: Storage) -> None:
+    """Both runs checked the app transaction before either committed: delta-rs refuses the second commit
+    as a concurrent transaction on the same app id, and the loser then finds the input committed and
+    adds nothing (its staged files are deleted), instead of failing the run."""
+    write = {"schema": SCHEMA, "mode": "append", "tags": TAGS}
+    first, second = Table(lake, "raw", "race"), Table(lake, "raw", "race")
+    first.write(frame(spark, ROWS), run_id="r0", **write)
+    staged_first = first.stage(frame(spark, ROWS[:2]), run_id="r1")
+    staged_second = second.stage(frame(spark, ROWS[:2]), run_id="r2")
+    seen_before_the_first_commit = second.snapshot()
+    first.commit(staged_first, app_transactions=[("ingest:a.csv", 1)], **write)
+
+    reads = iter([seen_before_the_first_commit] * 2)  # the check and the commit's read snapshot
+    fresh = Table.snapshot.__get__(second)
+    second.snapshot = lambda version=None: next(reads, None) or fresh(version)  # type: ignore[method-assign]
+    result = second.commit(staged_second, app_transactions=[("ingest:a.csv", 1)], **write)
+
+    assert result.skipped
+    assert pl.read_delta(first.uri).height == len(ROWS) + 2
+    assert DeltaTable(first.uri).version() == 1
+    assert not os.path.exists(os.path.join(first.uri, staged_second.write_id))
