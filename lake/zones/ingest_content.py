@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, DataFrameReader, SparkSession
 from pyspark.sql import functions as F
 
 from lake.contracts.model import CONTENT_FIELDS, Contract
@@ -137,28 +137,41 @@ def content_rows(files: DataFrame, contract: Contract, content: ContentPlan) -> 
     )
 
 
+def _files(
+    reader: DataFrameReader, content: ContentPlan, files: Sequence[LandedFile], contract: Contract
+) -> DataFrame:
+    """The given files of the dataset's landing folder. The folder is listed once and the files are
+    picked by name, which Spark applies to the listing (only those files are opened); given each path
+    instead, Spark starts a listing task per path (minutes for a few thousand images)."""
+    names = sorted({f.relative.rsplit("/", 1)[-1] for f in files})
+    folder = reader.option("recursiveFileLookup", True).load(content.landing_prefix + contract.name)
+    picked = folder.where(F.col("_metadata.file_name").isin(names))
+    return picked.where(source_file_column().isin([f.uri for f in files]))  # the same name elsewhere
+
+
 def read_content(spark: SparkSession, fmt: str, files: Sequence[LandedFile], contract: Contract) -> DataFrame:
     """Read a group of landed content files of one format as rows of the landed layout."""
     content = plan(fmt, files, contract)
-    uris = [f.uri for f in files]
     # ``_metadata`` as a plain column, so it survives the join with the image measurements.
-    frame = spark.read.format("binaryFile").load(uris).select("content", "length", F.col("_metadata"))
+    frame = _files(spark.read.format("binaryFile"), content, files, contract).select(
+        "content", "length", F.col("_metadata")
+    )
     if content.measures_images:
-        measured = (
-            spark.read.format("image")
-            .option("dropInvalid", False)  # an image that does not decode is a row with width -1
-            .load(uris)
-            .select(
-                F.col("_metadata.file_path").alias("_measured"),
-                F.when(
-                    F.col("image.width") >= 0,
-                    F.struct(
-                        F.col("image.width").alias("width"),
-                        F.col("image.height").alias("height"),
-                        F.col("image.nChannels").alias("channels"),
-                    ),
-                ).alias(_IMAGE),
-            )
+        measured = _files(
+            spark.read.format("image").option("dropInvalid", False),  # one that does not decode: width -1
+            content,
+            files,
+            contract,
+        ).select(
+            F.col("_metadata.file_path").alias("_measured"),
+            F.when(
+                F.col("image.width") >= 0,
+                F.struct(
+                    F.col("image.width").alias("width"),
+                    F.col("image.height").alias("height"),
+                    F.col("image.nChannels").alias("channels"),
+                ),
+            ).alias(_IMAGE),
         )
         frame = frame.join(measured, F.col("_metadata.file_path") == F.col("_measured"), "left")
     return content_rows(frame, contract, content)
