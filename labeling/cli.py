@@ -32,6 +32,7 @@ from labeling.spec import (
     ModelSpec,
     SimulatedBackendSpec,
     StrategyName,
+    TaskType,
 )
 from labeling.store import CampaignStore
 from lake.cli.common import LakeOption, console, err_console, storage_for
@@ -103,6 +104,13 @@ def create(
     display_kind: Annotated[
         str, typer.Option(help="text (one column), image (a lake path or URI column) or record (several)")
     ] = "text",
+    task_type: Annotated[
+        str,
+        typer.Option(
+            help="classification, multi_label (Ground Truth), named_entity (spans of a text) "
+            "or bounding_box (boxes on an image)"
+        ),
+    ] = "classification",
     content_table: Annotated[
         str | None,
         typer.Option(help="Table holding the --display columns, e.g. cleaned/flights (default: --source)"),
@@ -207,6 +215,7 @@ def create(
             label_descriptions=dict(_pair(v, "--label-description") for v in label_description or []),
             prelabel_above=prelabel_above,
             backend=spec,
+            task_type=_choice(task_type, TaskType),
             budget=Budget(max_items=budget_items, max_money=budget_money, cost_per_label=cost_per_label),
             feature_columns=_split(features) or None,
             source_version=source_version,

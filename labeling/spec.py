@@ -28,6 +28,9 @@ ColdStart = Literal["stratified", "diverse", "random"]
 ContentKind = Literal["text", "image", "record"]
 ModelKind = Literal["logistic_regression", "gradient_boosting", "random_forest"]
 Consensus = Literal["majority", "cleanlab"]
+# what a person gives per item: one class, several classes, boxes on an image, spans of a text
+TaskType = Literal["classification", "multi_label", "bounding_box", "named_entity"]
+STRUCTURED_TASKS: tuple[TaskType, ...] = ("bounding_box", "named_entity")  # several regions per item
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 RESERVED_NAMES = frozenset({"campaigns"})
 
@@ -153,8 +156,8 @@ class GroundTruthBackendSpec(StrictModel):
     task_time_limit_seconds: int = Field(default=300, ge=30, le=28800)
     task_availability_seconds: int = Field(default=864000, ge=60, le=3456000)
     price_usd: float | None = None  # only for the public (Mechanical Turk) workforce
-    # the built-in task: classification (one label), multi_label, bounding_box (images), named_entity (text)
-    task_type: Literal["classification", "multi_label", "bounding_box", "named_entity"] = "classification"
+    # the built-in task; always the campaign's ``task_type`` (CampaignSpec keeps the two equal)
+    task_type: TaskType = "classification"
 
     @field_validator("s3_prefix")
     @classmethod
@@ -183,6 +186,7 @@ class CampaignSpec(StrictModel):
     pool_filter: str | None = None  # Spark SQL predicate choosing the pool, e.g. "split = 'train'"
     pool_size: int = Field(ge=0)
     backend: BackendSpec
+    task_type: TaskType = "classification"  # each backend refuses one its content cannot take
     strategy: StrategyName = "hybrid"
     cold_start: ColdStart = "stratified"
     batch_size: int = Field(default=100, ge=1)
@@ -218,6 +222,31 @@ class CampaignSpec(StrictModel):
             data["content"] = {"kind": "record" if kind == "fields" else kind, "columns": columns}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_task_type(cls, data: Any) -> Any:
+        """The task type is said once: the campaign's, copied into a Ground Truth backend (which builds its
+        job from it); a spec giving it only on the backend (as before the campaign had one) takes it from
+        there; two different values are refused."""
+        if not isinstance(data, dict) or data.get("backend") is None:
+            return data
+        backend = data["backend"]
+        if isinstance(backend, GroundTruthBackendSpec):
+            given = backend.task_type if "task_type" in backend.model_fields_set else None
+        elif isinstance(backend, dict) and backend.get("kind") == "ground_truth":
+            given = backend.get("task_type")
+        else:
+            return data
+        wanted = data.get("task_type")
+        if wanted is not None and given is not None and wanted != given:
+            raise ValueError(f"task type {wanted!r} of the campaign, {given!r} of its Ground Truth backend")
+        task_type = wanted or given or "classification"
+        if isinstance(backend, GroundTruthBackendSpec):
+            backend = backend.model_copy(update={"task_type": task_type})
+        else:
+            backend = {**backend, "task_type": task_type}
+        return {**data, "task_type": task_type, "backend": backend}
+
     @field_validator("labels")
     @classmethod
     def _label_set(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -240,6 +269,11 @@ class CampaignSpec(StrictModel):
         if unknown:
             raise ValueError(f"label descriptions for labels not in the label set: {unknown}")
         return self
+
+    @property
+    def structured(self) -> bool:
+        """Each answer is a set of regions (boxes, spans), each a label row with its geometry in ``detail``."""
+        return self.task_type in STRUCTURED_TASKS
 
     @property
     def human_cost_per_item(self) -> float:

@@ -3,7 +3,11 @@
 ``labels/<campaign>`` holds one row per label: every human annotation and every machine label, each with
 its provenance (round, batch, strategy, model version, annotator, confidence, the features version).
 Human rows are few (the budget bounds them) and are read on the driver; machine rows can be millions and
-are written and read by Spark only. A human annotation edited or deleted in the backend after a sync gets
+are written and read by Spark only. In a span or box campaign each region is a row: its geometry in typed
+columns (``span_*``: code point offsets and the text covered; ``box_*``: pixels from the image's top
+left, with the image size) and, in ``detail``, everything the backend said of it as JSON (job, task,
+region ids: where the label came from). Tables written before these columns existed get them, empty
+for the old rows, at their next human append. A human annotation edited or deleted in the backend after a sync gets
 a new row (a new version, keyed ``<key>|rev:<revision>``; a deletion has no label), so the history is
 kept and the latest version counts.
 
@@ -29,6 +33,19 @@ from lake.table import CommitResult, Table
 STATE_TABLE = "campaigns"
 HUMAN, MACHINE = "human", "machine"
 
+STRUCTURE_FIELDS = [  # the region of a span or box label; empty for a class
+    pa.field("span_start", pa.int32()),  # named entities: offsets in code points, end exclusive
+    pa.field("span_end", pa.int32()),
+    pa.field("span_text", pa.string()),
+    pa.field("box_left", pa.float64()),  # bounding boxes: pixels of the original image from its top left
+    pa.field("box_top", pa.float64()),
+    pa.field("box_width", pa.float64()),
+    pa.field("box_height", pa.float64()),
+    pa.field("image_width", pa.int32()),
+    pa.field("image_height", pa.int32()),
+    pa.field("detail", pa.string()),  # JSON: the region as the backend gave it, with its provenance
+]
+
 LABELS_SCHEMA = pa.schema(
     [
         pa.field("campaign", pa.string()),
@@ -49,6 +66,7 @@ LABELS_SCHEMA = pa.schema(
         pa.field("annotation_key", pa.string()),  # unique per label: what makes sync idempotent
         pa.field("backend", pa.string()),
         pa.field("labelled_at", pa.timestamp("us", tz="UTC")),
+        *STRUCTURE_FIELDS,
     ]
 )
 
@@ -170,6 +188,9 @@ class CampaignStore:
         if not self.labels.exists():
             return LABELS_SCHEMA.empty_table()
         data = self.labels.snapshot().to_pyarrow_table(filters=[("source", "=", HUMAN)])
+        for f in LABELS_SCHEMA:  # a table from before the structure columns
+            if f.name not in data.column_names:
+                data = data.append_column(f, pa.nulls(data.num_rows, f.type))
         data = data.select(LABELS_SCHEMA.names).cast(LABELS_SCHEMA)
         return data.sort_by([("labelled_at", "ascending"), ("annotation_key", "ascending")])
 
@@ -196,9 +217,22 @@ class CampaignStore:
     ) -> CommitResult:
         """Append a batch's new annotations; ``committed`` (total so far) becomes the app transaction."""
         data = pa.Table.from_pylist([dict(r) for r in rows], schema=LABELS_SCHEMA)
+        self.evolve()
         return self.labels.append_arrow(
             data, tags=tags, app_transactions=[(labels_app_id(self.campaign, batch_id), committed)]
         )
+
+    def evolve(self) -> None:
+        """Add the columns of ``LABELS_SCHEMA`` a table written by an earlier lakeprep lacks (empty for
+        its rows), so new rows carry them; one metadata commit, none when nothing is missing."""
+        if not self.labels.exists():
+            return
+        from deltalake import Schema
+
+        present = set(self.labels.arrow_schema().names)
+        missing = [f for f in LABELS_SCHEMA if f.name not in present]
+        if missing:
+            self.labels.snapshot().alter.add_columns(list(Schema.from_arrow(pa.schema(missing)).fields))
 
     def autolabelled_round(self) -> int | None:
         return self.labels.app_version(autolabel_app_id(self.campaign))

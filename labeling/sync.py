@@ -1,8 +1,11 @@
 """From a backend's annotations to labels-table rows: only what is new (annotations, edits, deletions),
-only labels of the label set."""
+only labels of the label set. A span or box is one annotation (one row) per region; its geometry,
+normalised by the backend into ``Annotation.detail`` (``{"span": {start, end, text}}`` or ``{"box":
+{left, top, width, height}, "image_size": {width, height}}`` in pixels), fills the typed columns here."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -11,7 +14,7 @@ import pyarrow as pa
 from labeling.backends.base import Annotation, Progress
 from labeling.spec import CampaignSpec
 from labeling.state import Batch
-from labeling.store import HUMAN, REVISION, annotation_identity, utc_now
+from labeling.store import HUMAN, REVISION, STRUCTURE_FIELDS, annotation_identity, utc_now
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def new_annotations(
             continue
         if a.key not in latest:
             fresh.append(a)
-        elif revisable and latest[a.key]["label"] != a.label:
+        elif revisable and _answer(latest[a.key]) != _answer(label_structure(a) | {"label": a.label}):
             version = replace(a, key=f"{a.key}{REVISION}{a.revision or utc_now().isoformat()}")
             if version.key not in stored:
                 fresh.append(version)
@@ -63,6 +66,44 @@ def new_annotations(
                 )
     fresh.sort(key=lambda a: a.key)
     return NewAnnotations(fresh, unknown, notes, deleted, updated)
+
+
+GEOMETRY = [f.name for f in STRUCTURE_FIELDS if f.name != "detail"]
+
+
+def _answer(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What a person answered (the label and the region, not its provenance): a change is a new version."""
+    return (row["label"], *(row.get(name) for name in GEOMETRY))
+
+
+def label_structure(annotation: Annotation) -> dict[str, Any]:
+    """The typed region columns of an annotation (all None for a class) and its ``detail`` JSON."""
+    detail = json.loads(annotation.detail) if annotation.detail else {}
+    span = detail.get("span") or {}
+    box = detail.get("box") or {}
+    size = detail.get("image_size") or {}
+    row: dict[str, Any] = {
+        "span_start": span.get("start"),
+        "span_end": span.get("end"),
+        "span_text": span.get("text"),
+        "box_left": _number(box.get("left")),
+        "box_top": _number(box.get("top")),
+        "box_width": _number(box.get("width")),
+        "box_height": _number(box.get("height")),
+        "image_width": size.get("width"),
+        "image_height": size.get("height"),
+        "detail": annotation.detail,
+    }
+    return row
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def answered(human: pa.Table) -> int:
+    """Answers given, as billed: one per (item, annotator), however many spans or boxes it holds."""
+    return len(set(zip(human["example_id"].to_pylist(), human["annotator_id"].to_pylist(), strict=True)))
 
 
 def label_rows(spec: CampaignSpec, batch: Batch, annotations: list[Annotation]) -> list[dict[str, Any]]:
@@ -90,6 +131,7 @@ def label_rows(spec: CampaignSpec, batch: Batch, annotations: list[Annotation]) 
                 "backend": spec.backend.kind,
                 "labelled_at": a.annotated_at or now,
             }
+            | label_structure(a)
         )
     return rows
 

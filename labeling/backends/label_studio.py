@@ -1,7 +1,11 @@
 """Label Studio through label-studio-sdk 2.x: one project per campaign, one task per item.
 
 Each task carries the item id and batch id in its data, so a batch can be found again (Data Manager
-filter) and never imported twice. Pre-annotations go in as predictions (``model_version``, ``score``);
+filter) and never imported twice. A classification asks for one ``<Choices>``; a span campaign puts
+``<Labels>`` over the ``<Text>`` and a box campaign ``<RectangleLabels>`` over the ``<Image>``, and each
+region of an answer comes back as its own annotation (key ``ls:<project>:<annotation>:<region>``) with
+its span (code point offsets, converted from the browser's UTF-16 ones) or box (pixels of the original
+image, from Label Studio's percentages) in ``detail``. Pre-annotations go in as predictions (``model_version``, ``score``);
 validation items get none, so the humans who grade the model are not anchored by it. Lists are read
 page by page. The token comes from the environment only and is never logged.
 """
@@ -46,20 +50,46 @@ def token_from_env() -> str:
 
 
 OBJECT_TAGS = {"text": ("Text", "text"), "image": ("Image", "image"), "record": ("HyperText", "html")}
+REGION_TAGS = {
+    "named_entity": ("Labels", "labels", "text"),
+    "bounding_box": ("RectangleLabels", "rectanglelabels", "image"),
+}
+
+
+def check_task_type(spec: CampaignSpec) -> None:
+    """A one-line reason when Label Studio cannot ask this campaign's question of its content."""
+    if spec.task_type == "multi_label":
+        raise BackendError(
+            f"campaign {spec.name}: multi-label campaigns are not supported on Label Studio yet"
+        )
+    if spec.task_type in REGION_TAGS and spec.content.kind != REGION_TAGS[spec.task_type][2]:
+        raise BackendError(
+            f"campaign {spec.name}: Label Studio's {spec.task_type} task needs "
+            f"{REGION_TAGS[spec.task_type][2]} content, not {spec.content.kind}"
+        )
 
 
 def label_config(spec: CampaignSpec) -> str:
     """The labelling interface: the instructions as a header, the content in the tag that fits it (text,
-    image, or the record as an escaped HTML table), and one choice per label with its description as hint."""
+    image, or the record as an escaped HTML table), and one choice per label with its description as hint
+    (for spans and boxes: one region label per label, above the content they are drawn on)."""
+    check_task_type(spec)
     tag, key = OBJECT_TAGS[spec.content.kind]
     extra = ' inline="true"' if tag == "HyperText" else ""
     header = f'<Header value="{_attr(spec.instructions)}"/>' if spec.instructions else ""
+    element = "Label" if spec.task_type in REGION_TAGS else "Choice"
     choices = "".join(
-        f'<Choice value="{_attr(label)}"'
+        f'<{element} value="{_attr(label)}"'
         + (f' hint="{_attr(spec.label_descriptions[label])}"' if label in spec.label_descriptions else "")
         + "/>"
         for label in spec.labels
     )
+    if spec.task_type in REGION_TAGS:
+        control = REGION_TAGS[spec.task_type][0]
+        return (
+            f'<View>{header}<{control} name="{CONTROL}" toName="item" showInline="true">{choices}</{control}>'
+            f'<{tag} name="item" value="${key}"/></View>'
+        )
     return (
         f'<View>{header}<{tag} name="item" value="${key}"{extra}/>'
         f'<Choices name="{CONTROL}" toName="item" choice="single" showInline="true">{choices}</Choices></View>'
@@ -98,7 +128,7 @@ def task_payload(
     else:
         shown = display_text(task.data, spec)
     payload: dict[str, Any] = {"data": {key: shown, ID_FIELD: task.example_id, BATCH_FIELD: batch_id}}
-    if task.predicted is not None:
+    if task.predicted is not None and not spec.structured:  # a class is no region to pre-draw
         payload["predictions"] = [
             {
                 "model_version": task.model_version or "unknown",
@@ -262,6 +292,11 @@ class LabelStudioBackend(Backend):
             for item in given:
                 if item.get("was_cancelled"):
                     continue
+                if self.spec.structured:
+                    found, problems = self._regions(task, item, example_id)
+                    annotations += found
+                    notes += problems
+                    continue
                 label = _choice(item.get("result") or [])
                 if label is None:
                     notes.append(f"task {task.id}: annotation {item.get('id')} has no choice")
@@ -277,6 +312,74 @@ class LabelStudioBackend(Backend):
                     )
                 )
         return Progress(annotations, finished, len(batch.items), notes)
+
+    def _regions(
+        self, task: Any, item: dict[str, Any], example_id: str
+    ) -> tuple[list[Annotation], list[str]]:
+        """One annotation per span or box of an answer, its region in ``detail`` with where it came from."""
+        _, kind, _ = REGION_TAGS[self.spec.task_type]
+        found, notes = [], []
+        for region in item.get("result") or []:
+            if region.get("from_name") != CONTROL or region.get("type") != kind:
+                continue
+            value = region.get("value") or {}
+            labels = value.get(kind) or []
+            if not labels:
+                notes.append(
+                    f"task {task.id}: region {region.get('id')} of annotation {item.get('id')} has no label"
+                )
+                continue
+            provenance = {"task": task.id, "annotation": item.get("id"), "region": region.get("id")}
+            if kind == "labels":
+                shape = {"span": _span(str(task.data.get("text", "")), value)}
+            else:
+                shape = _box(region, value)
+            found.append(
+                Annotation(
+                    example_id=example_id,
+                    label=str(labels[0]),
+                    annotator_id=f"ls-user:{item.get('completed_by')}",
+                    key=f"ls:{self.project_id}:{item['id']}:{region.get('id')}",
+                    confidence=_score(region.get("score")),
+                    annotated_at=_timestamp(item.get("updated_at") or item.get("created_at")),
+                    revision=str(item.get("updated_at") or "") or None,
+                    detail=json.dumps(provenance | shape, sort_keys=True),
+                )
+            )
+        return found, notes
+
+
+def _span(text: str, value: dict[str, Any]) -> dict[str, Any]:
+    """A span in code points (Python's string indexes); the browser counts UTF-16 code units."""
+    units = text.encode("utf-16-le")
+
+    def points(offset: int) -> int:
+        return len(units[: 2 * offset].decode("utf-16-le", errors="ignore"))
+
+    start, end = points(int(value["start"])), points(int(value["end"]))
+    return {"start": start, "end": end, "text": text[start:end]}
+
+
+def _box(region: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
+    """A box in pixels of the original image (Label Studio gives percentages of it), the percentages kept."""
+    percent = {k: float(value[k]) for k in ("x", "y", "width", "height")} | {
+        "rotation": value.get("rotation", 0)
+    }
+    width, height = region.get("original_width"), region.get("original_height")
+    if not width or not height:  # no image size (an answer made without the image loaded): no pixels
+        return {"box_percent": percent}
+    scale_x, scale_y = float(width) / 100, float(height) / 100
+    box = {
+        "left": percent["x"] * scale_x,
+        "top": percent["y"] * scale_y,
+        "width": percent["width"] * scale_x,
+        "height": percent["height"] * scale_y,
+    }
+    return {"box": box, "box_percent": percent, "image_size": {"width": int(width), "height": int(height)}}
+
+
+def _score(value: Any) -> float | None:
+    return float(value) if value is not None else None
 
 
 def _choice(result: list[dict[str, Any]]) -> str | None:
