@@ -178,7 +178,7 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
         f"## 1. Validation overhead ({result['rows']:,} rows)",
         "",
         "Plain Spark reads the raw text, casts to the contract types and writes Parquet. lakeprep runs the real "
-        "`clean` job code (`jobs.clean.clean_dataset`) with a contract of N rules: normalise, cast with type "
+        "`clean` job code (`lake.zones.clean.run.clean_dataset`) with a contract of N rules: normalise, cast with type "
         "checks, evaluate every rule in one projection, measure counts and nulls in one aggregation, write the "
         "rejected rows with their reasons to quarantine, hash the PII column, stage and commit both Delta tables, "
         "append metrics and lineage. The rules (range, allowed values, regex, not null, mixed over the flights "

@@ -4,7 +4,7 @@ Expectations on the same rules and data.
 Tiers, each a fresh process over the same raw/flights table (text, as the raw zone holds it):
 
 * ``spark_cast_write`` - the plain job: read, cast to the contract types (null tokens -> NULL), write Parquet.
-* ``lakeprep_clean`` - the real ``jobs.clean.clean_dataset`` with the synthetic N-rule contract:
+* ``lakeprep_clean`` - the real ``lake.zones.clean.run.clean_dataset`` with the synthetic N-rule contract:
   normalise, cast with type checks, validate every rule, measure (counts, rule failures, nulls),
   quarantine rejected rows with their reasons, hash PII, stage and commit both Delta tables, metrics,
   lineage. Its ratio to the plain job is the overhead (measurement 1).
@@ -81,9 +81,9 @@ def spark_cast_write(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def lakeprep_clean(params: dict[str, Any]) -> dict[str, Any]:
-    from jobs.clean import OPTIONS, clean_dataset
+    from jobs.clean import OPTIONS
     from lake.runtime import JobRun
-    from lake.zones.clean import CleanResult
+    from lake.zones.clean.run import CleanResult, clean_dataset
 
     spark, lake, contract = _setup(params)
 

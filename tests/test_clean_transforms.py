@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from lake.contracts import parse_contract
 from lake.quality.validate import flag_quarantined, measure, observe_rules, validate
-from lake.zones.clean import (
+from lake.zones.clean.transform import (
     all_rules,
     cast_to_contract,
     flag_rows,

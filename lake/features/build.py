@@ -7,7 +7,6 @@ input versions, which is what makes a training set rebuildable.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -18,22 +17,6 @@ EXAMPLE_ID = "example_id"
 SPLIT = "split"
 EXCLUDED = "__excluded"  # why a row has no usable label (NULL when it has one)
 _DAY = "__day"
-
-
-@dataclass(frozen=True)
-class FeatureResult:
-    """What one feature set's build did (``skipped`` says why when it did nothing)."""
-
-    spec: str
-    table: str
-    version: int | None
-    mode: str | None = None
-    skipped: str | None = None
-    rows_in: int = 0
-    rows_out: int = 0
-    excluded: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, int] = field(default_factory=dict)
-    pipeline: str | None = None
 
 
 def _right_side(frame: DataFrame, join: Join) -> DataFrame:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -39,21 +38,6 @@ from lake.zones.common import (
 TEXT_PREFIX = "__text_"
 SALT = "__pii_salt"
 DUPLICATE_KEY = "duplicate_key"
-
-
-@dataclass(frozen=True)
-class CleanResult:
-    """What one dataset's clean did (``skipped`` says why when it did nothing)."""
-
-    dataset: str
-    skipped: str | None = None
-    mode: str | None = None
-    raw_version: int | None = None
-    cleaned_version: int | None = None
-    rows_in: int = 0
-    rows_out: int = 0
-    rows_quarantined: int = 0
-    anomalies: tuple[str, ...] = ()
 
 
 def _q(name: str) -> str:
