@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import active, autolabeling, data, features, paths, pool, report, validation
+from bench import active, autolabeling, data, features, paths, pool, report, site, validation
 from bench.machine import describe
 from bench.plan import FULL, PLAN_FIELDS, QUICK, ROWS, Plan, limited
 from bench.proc import Measured, run_workload
@@ -28,7 +28,7 @@ from bench.timing import loglog_slope, median, ratio
 
 log = logging.getLogger("bench")
 
-MEASUREMENTS = ("validation", "featurize", "commit", "active_learning", "autolabel", "pool_scoring")
+MEASUREMENTS = ("validation", "featurize", "commit", "active_learning", "autolabel", "pool_scoring", "site")
 
 
 def _record(tier: str, measured: Measured, **keys: Any) -> dict[str, Any]:
@@ -229,6 +229,7 @@ STEPS: dict[str, Callable[[Plan], dict[str, Any]]] = {
     "active_learning": measure_active,
     "autolabel": measure_autolabel,
     "pool_scoring": measure_pool,
+    "site": lambda _plan: site.measure(),
 }
 
 
