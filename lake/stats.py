@@ -17,6 +17,11 @@ Delta protocol's JSON encoding, and are written so that no reader misreads them:
 - ±inf are written as the JSON strings ``"Infinity"``/``"-Infinity"`` (a bare token breaks the log
   for every reader); a zero min is written as -0.0 and a zero max as +0.0, as the Parquet spec says,
   because DataFusion prunes with a total order (-0.0 < +0.0).
+- The data files themselves hold no negative zero: Spark's Parquet reader (parquet-mr) drops a
+  row group whose footer says max = -0.0 for ``d = 0.0`` and ``d >= 0.0``, although the rows
+  compare equal. So every float written through the table layer has its zeros unsigned
+  (``unsigned_zeros`` for Spark frames, ``unsigned_zeros_arrow`` for Arrow tables): -0.0 = 0.0 in
+  SQL and in IEEE comparison, so no query answer changes.
 - Timestamps have millisecond precision (the min rounded down, the max up), decimals are exact
   JSON numbers.
 """
@@ -29,13 +34,48 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
 
 STRING_PREFIX = 32  # characters kept in string statistics, as Delta's writer does
 _ASCII_MAX = "\x7f"
 _UTF8_MAX = "\U0010ffff"
+
+
+def unsigned_zeros(frame: DataFrame) -> DataFrame:
+    """``frame`` with -0.0 replaced by +0.0 in its top-level float columns (NaN, inf, null kept)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DoubleType, FloatType
+
+    floats = {f.name for f in frame.schema.fields if isinstance(f.dataType, (DoubleType, FloatType))}
+    if not floats:
+        return frame
+
+    def column(name: str) -> Column:
+        quoted = F.col("`" + name.replace("`", "``") + "`")
+        if name not in floats:
+            return quoted
+        field = frame.schema[name]
+        zero = F.lit(0.0).cast(field.dataType)
+        return F.when(quoted == 0, zero).otherwise(quoted).alias(name, metadata=field.metadata)
+
+    return frame.select(*[column(name) for name in frame.columns])
+
+
+def unsigned_zeros_arrow(table: pa.Table) -> pa.Table:
+    """``table`` with -0.0 replaced by +0.0 in its top-level float columns (NaN, inf, null kept)."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_floating(field.type):
+            column = table.column(index)
+            zero = pa.scalar(0.0, field.type)
+            table = table.set_column(index, field, pc.if_else(pc.equal(column, zero), zero, column))
+    return table
 
 
 class _UnboundedError(Exception):

@@ -41,7 +41,7 @@ from deltalake.transaction import (
 )
 
 from lake.contracts.model import spark_schema_of
-from lake.stats import file_stats
+from lake.stats import file_stats, unsigned_zeros, unsigned_zeros_arrow
 from lake.storage import Storage, join
 from lake.tags import LINEAGE_KEY, CommitTags
 
@@ -313,8 +313,11 @@ class Table:
         return f"{run_id}-{uuid.uuid4().hex[:8]}"
 
     def write_parquet(self, frame: DataFrame, folder: str, partition_by: Sequence[str] = ()) -> None:
-        """Spark writes ``frame`` as Parquet below ``<table>/<folder>`` (hive folders per partition)."""
-        frame.write.mode("errorifexists").partitionBy(*partition_by).parquet(join(self.uri, folder))
+        """Spark writes ``frame`` as Parquet below ``<table>/<folder>`` (hive folders per partition),
+        its float zeros unsigned (see ``lake.stats``: Spark's own reader misprunes a -0.0 footer)."""
+        unsigned_zeros(frame).write.mode("errorifexists").partitionBy(*partition_by).parquet(
+            join(self.uri, folder)
+        )
 
     def staged(
         self, folder: str, partition_by: Sequence[str] = (), columns: Iterable[str] | None = None
@@ -550,7 +553,7 @@ class Table:
             return CommitResult(self.ref, self.snapshot().version(), 0, 0, skipped=True)
         write_deltalake(
             self.uri,
-            data,
+            unsigned_zeros_arrow(data),
             mode="append",
             partition_by=list(partition_by) or None,
             storage_options=self.storage.delta_options,
