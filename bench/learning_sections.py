@@ -145,9 +145,13 @@ def autolabel_section(result: dict[str, Any], folder: Path) -> tuple[str, list[l
                     ),
                     f"{t['seeds_meeting_target']}/{t['seeds_with_machine_labels']}",
                     "-"
-                    if t.get("worst_class_accuracy_median") is None
-                    else f"{pct(t['worst_class_accuracy_median'])} (min {pct(t['worst_class_accuracy_min'])}; "
-                    f"{t['seeds_every_class_meeting_target']}/{t['seeds_with_machine_labels']} seeds)",
+                    if t.get("worst_label_accuracy_median") is None
+                    else f"{pct(t['worst_label_accuracy_median'])} (min {pct(t['worst_label_accuracy_min'])}; "
+                    f"{t['seeds_every_label_meeting_target']}/{t['seeds_with_machine_labels']} seeds)",
+                    "-"
+                    if t.get("worst_class_wrong_share_max") is None
+                    else f"{pct(t['worst_class_wrong_share_max'])} "
+                    f"({t['seeds_every_class_within']}/{t['seeds_with_machine_labels']} seeds within)",
                     f"{t['cost_median']:.2f} of {t['cost_all_human']:.2f} ({pct(t['cost_ratio_median'])})",
                 ]
             )
@@ -202,7 +206,8 @@ def autolabel_section(result: dict[str, Any], folder: Path) -> tuple[str, list[l
                 "labelled by machine",
                 "machine-label accuracy (median over seeds)",
                 "seeds meeting the target / with machine labels",
-                "worst class: its machine labels' accuracy (seeds where every class met the target)",
+                "worst label: accuracy of the machine labels saying it (seeds where every label met the target)",
+                "largest share of a class given a wrong machine label (max over seeds)",
                 "cost vs labelling all by hand",
             ],
             rows,
