@@ -25,7 +25,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 .PHONY: demo test test-cluster lint bench bench-quick setup setup-test s3a-jars java clean
 
 ## make demo: set up, then land the sample and run ingest -> clean -> featurize -> a labelling campaign
-demo: java setup
+demo: java setup $(FORTUNES)
 	$(VENV)/bin/lakeprep demo
 
 ## make test: set up everything the suite starts (Label Studio, S3 server, pyspark 3.5), lint, test
