@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import active, autolabeling, data, features, paths, pool, report, site, validation
+from bench import active, autolabeling, data, features, maintenance, paths, pool, report, site, validation
 from bench.machine import describe
 from bench.plan import FULL, PLAN_FIELDS, QUICK, ROWS, Plan, limited
 from bench.proc import Measured, run_workload
@@ -28,7 +28,16 @@ from bench.timing import loglog_slope, median, ratio
 
 log = logging.getLogger("bench")
 
-MEASUREMENTS = ("validation", "featurize", "commit", "active_learning", "autolabel", "pool_scoring", "site")
+MEASUREMENTS = (
+    "validation",
+    "featurize",
+    "commit",
+    "active_learning",
+    "autolabel",
+    "pool_scoring",
+    "maintenance",
+    "site",
+)
 
 
 def _record(tier: str, measured: Measured, **keys: Any) -> dict[str, Any]:
@@ -229,6 +238,7 @@ STEPS: dict[str, Callable[[Plan], dict[str, Any]]] = {
     "active_learning": measure_active,
     "autolabel": measure_autolabel,
     "pool_scoring": measure_pool,
+    "maintenance": maintenance.measure,
     "site": lambda _plan: site.measure(),
 }
 
@@ -288,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         kept = json.loads(previous.read_text())
         kept["plan"]["notes"] = [*kept["plan"].get("notes", []), *args.note]
         for name in chosen:
-            kept["plan"].update({f: run_info["plan"][f] for f in PLAN_FIELDS[name]})
+            kept["plan"].update({f: run_info["plan"][f] for f in PLAN_FIELDS.get(name, ())})
             kept.setdefault("remeasured", {})[name] = {
                 "started": run_info["started"],
                 "lakeprep_commit": run_info["machine"]["lakeprep_commit"],

@@ -15,24 +15,43 @@ Two kinds of files can go, with different rules:
 
 Checksum sidecars (``.x.crc``), ``_SUCCESS`` markers and emptied folders go with their files and are
 not counted as files. Nothing is committed when nothing is removed.
+
+Optimize (``TableOptimizer``, ``table.optimize``) is the other half of upkeep: a table fed by small
+appends for a year holds thousands of small files and commits. ``compact`` bin-packs the small files
+of each partition into files of about the target size, as one commit marked ``dataChange: false``
+(the same rows, rearranged) that keeps the table's lineage tags; ``checkpoint`` writes a Delta
+checkpoint so a snapshot loads from it instead of replaying every commit. Compaction rewrites with
+Spark and commits through ``Table.commit``, so the new files get lakeprep's statistics
+(``lake.stats``): delta-rs' own ``optimize.compact`` writes float bounds that leave NaN out, and the
+data-skipping readers then drop rows (239 mismatches on the edge tables of
+``tests/test_data_skipping.py``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
 import time
 import urllib.parse
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
+from lake.lineage import RunContext
 from lake.openlineage import DRIVER_TAG, LINEAGE_DIR
 from lake.storage import Storage, join
 from lake.storage import _hidden as _hidden_top  # the Delta log, _pipelines/...; col=value is data
-from lake.table import ZONES, Table
+from lake.table import ZONES, Table, TableError, list_tables
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 _STAGED = re.compile(r"^(?P<run>.+)-[0-9a-f]{8}$")  # Table.stage's <run-id>-<n> folders
 _ENDED = {"COMPLETE", "FAIL", "ABORT"}
@@ -250,3 +269,242 @@ def vacuum_lake(storage: Storage, retention_hours: float, dry_run: bool) -> list
             apply_vacuum(table, plan, retention_hours)
         plans.append((table, plan))
     return plans
+
+
+# -------------------------------------------------------------------------------------- optimize
+TARGET_FILE_BYTES = 128 * 1024 * 1024
+OPTIMIZE_JOB = "optimize"
+_MAX_RECORDS = "spark.sql.files.maxRecordsPerFile"
+# Tags that describe the run that wrote a commit, not the rows the table holds: a compaction commit
+# carries the rest of the newest commit's tags (contract, inputs, raw_version, spec, pipeline...), so
+# the jobs that read them see the same table, and ``lakeprep lineage`` the same inputs.
+_RUN_TAGS = frozenset(
+    {
+        "job",
+        "run_id",
+        "lakeprep_version",
+        "git_sha",
+        "runtime",
+        "started_at",
+        "params",
+        "rows",
+        "metrics",
+        "rule_failures",
+        "dataset_rules",
+        "anomalies",
+        "source_files",
+        "replaced_files",
+        "rows_rewritten",
+        "not_ingested",
+        "drift",
+        "excluded",
+        "examples",
+        OPTIMIZE_JOB,
+    }
+)
+
+
+@dataclass(frozen=True)
+class CompactionPlan:
+    """The small files of a table that compaction rewrites, per partition, and into how many files."""
+
+    table: str
+    version: int
+    partition_by: tuple[str, ...]
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]]  # typed partition values -> add actions
+    target_size: int
+
+    @property
+    def paths(self) -> list[str]:
+        return [urllib.parse.unquote(a["path"]) for files in self.groups.values() for a in files]
+
+    @property
+    def rows(self) -> int:
+        return sum(int(a["num_records"]) for files in self.groups.values() for a in files)
+
+    def outputs(self, values: tuple[Any, ...]) -> int:
+        """Files a partition's small files become: enough to stay near the target size."""
+        size = sum(int(a["size_bytes"]) for a in self.groups[values])
+        return max(1, math.ceil(size / self.target_size))
+
+    @property
+    def rows_per_file(self) -> int:
+        """Rows per output file: the most any partition needs to fit its rows in ``outputs`` files."""
+        return max(
+            math.ceil(sum(int(a["num_records"]) for a in files) / self.outputs(values))
+            for values, files in self.groups.items()
+        )
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    table: str
+    version: int  # the table's version afterwards
+    files_before: int
+    files_after: int
+    rows: int  # rows rewritten
+    compacted: bool  # False: no partition had two small files
+    checkpoint: int | None  # the version a checkpoint was written at (None: none written)
+
+
+def plan_compaction(table: Table, target_size: int = TARGET_FILE_BYTES) -> CompactionPlan:
+    """Files below the target size, grouped by partition; partitions with fewer than two are left."""
+    snapshot = table.snapshot()
+    partition_by = tuple(snapshot.metadata().partition_columns)
+    actions = pa.table(snapshot.get_add_actions(flatten=True))
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for action in actions.to_pylist() if actions.num_rows else []:
+        if int(action["size_bytes"]) < target_size and action.get("num_records") is not None:
+            values = tuple(action[f"partition.{c}"] for c in partition_by)
+            groups[values].append(action)
+    return CompactionPlan(
+        table.ref,
+        snapshot.version(),
+        partition_by,
+        {values: files for values, files in groups.items() if len(files) > 1},
+        target_size,
+    )
+
+
+def compaction_tags(table: Table, run: RunContext, plan: CompactionPlan, files_after: int) -> dict[str, Any]:
+    """The newest commit's tags about the table's rows, this run's identity and what it rewrote."""
+    newest = table.history(1)[0].tags
+    stamp = run.stamp()
+    return {
+        **{k: v for k, v in newest.items() if k not in _RUN_TAGS},
+        "job": stamp.job,
+        "run_id": stamp.run_id,
+        "lakeprep_version": stamp.lakeprep_version,
+        "git_sha": stamp.git_sha,
+        "runtime": stamp.runtime,
+        "started_at": stamp.started_at,
+        "params": dict(stamp.params),
+        OPTIMIZE_JOB: {
+            "read_version": plan.version,
+            "files_removed": len(plan.paths),
+            "files_added": files_after,
+            "rows": plan.rows,
+            "target_size": plan.target_size,
+        },
+    }
+
+
+class TableOptimizer:
+    """Upkeep of one table, as delta-rs' ``DeltaTable.optimize``: ``compact`` and ``checkpoint``."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def compact(
+        self,
+        spark: SparkSession,
+        *,
+        target_size: int = TARGET_FILE_BYTES,
+        sort_by: Sequence[str] = (),
+        checkpoint: bool = True,
+        run: RunContext | None = None,
+    ) -> OptimizeResult:
+        """Rewrite each partition's small files into files of about ``target_size`` bytes (rows sorted
+        by ``sort_by`` within each), committed as ``dataChange: false`` with the table's lineage tags;
+        then a checkpoint. The removed files stay for time travel until ``vacuum``'s retention."""
+        table = self.table
+        plan = plan_compaction(table, target_size)
+        files_before = len(table.files(plan.version))
+        if not plan.groups:
+            return OptimizeResult(
+                table.ref,
+                plan.version,
+                files_before,
+                files_before,
+                0,
+                False,
+                self._maybe_checkpoint(checkpoint),
+            )
+        schema = table.arrow_schema(plan.version)
+        unknown = [c for c in sort_by if c not in schema.names]
+        if unknown:
+            raise TableError(f"{table.ref}: cannot sort by {unknown}: no such column(s)")
+        run = run or RunContext.start(OPTIMIZE_JOB, {"table": table.ref, "target_size": target_size})
+        frame = table.read(spark, plan.version, files=plan.paths)
+        # One task per partition (or one per output file), each rolling to a new file every
+        # ``rows_per_file`` rows: the partition's rows in files of about the target size.
+        if plan.partition_by:
+            frame = frame.repartition(*plan.partition_by)
+        else:
+            frame = frame.repartition(plan.outputs(()))
+        if plan.partition_by or sort_by:
+            frame = frame.sortWithinPartitions(*plan.partition_by, *sort_by)
+        write_id = table.new_write_id(run.run_id)
+        previous = spark.conf.get(_MAX_RECORDS, None)
+        spark.conf.set(_MAX_RECORDS, str(plan.rows_per_file))
+        try:
+            table.write_parquet(frame, write_id, plan.partition_by)
+        finally:
+            if previous is None:
+                spark.conf.unset(_MAX_RECORDS)
+            else:
+                spark.conf.set(_MAX_RECORDS, previous)
+        staged = table.staged(write_id, plan.partition_by)
+        if staged.rows != plan.rows:  # nothing lost, nothing doubled
+            table.discard(staged)
+            raise TableError(
+                f"{table.ref}: compaction staged {staged.rows} rows for {plan.rows}; nothing committed"
+            )
+        result = table.commit(
+            staged,
+            schema=schema,
+            mode="append",
+            tags=compaction_tags(table, run, plan, len(staged.adds)),
+            partition_by=plan.partition_by,
+            remove=plan.paths,
+            data_change=False,
+        )
+        return OptimizeResult(
+            table.ref,
+            result.version,
+            files_before,
+            len(table.files(result.version)),
+            plan.rows,
+            True,
+            self._maybe_checkpoint(checkpoint),
+        )
+
+    def checkpoint(self) -> int:
+        """Write a Delta checkpoint at the current version (a snapshot then loads from it, not from
+        every commit since the table began); the version."""
+        snapshot = self.table.snapshot()
+        snapshot.create_checkpoint()
+        return int(snapshot.version())
+
+    def last_checkpoint(self) -> int | None:
+        """The version of the newest checkpoint (``_delta_log/_last_checkpoint``), None when none."""
+        storage = self.table.storage
+        uri = join(self.table.uri, "_delta_log/_last_checkpoint")
+        if storage.filesystem.get_file_info(storage.fs_path(uri)).type == pafs.FileType.NotFound:
+            return None
+        return int(json.loads(storage.read_text(uri))["version"])
+
+    def _maybe_checkpoint(self, wanted: bool) -> int | None:
+        if not wanted:
+            return None
+        current = self.table.version()
+        return current if self.last_checkpoint() == current else self.checkpoint()
+
+
+def optimize_lake(
+    storage: Storage,
+    spark: SparkSession,
+    tables: Sequence[Table] | None = None,
+    *,
+    target_size: int = TARGET_FILE_BYTES,
+    sort_by: Mapping[str, Sequence[str]] | None = None,
+    checkpoint: bool = True,
+) -> list[OptimizeResult]:
+    """Compact (and checkpoint) the given tables, or every zone table of the lake."""
+    chosen = list(tables) if tables is not None else list_tables(storage)
+    return [
+        table.optimize.compact(
+            spark, target_size=target_size, sort_by=(sort_by or {}).get(table.ref, ()), checkpoint=checkpoint
+        )
+        for table in chosen
+    ]

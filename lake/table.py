@@ -15,6 +15,7 @@ version, so Spark never needs the Delta jars.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -48,6 +49,8 @@ from lake.tags import LINEAGE_KEY, CommitTags
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
+
+    from lake.maintenance import TableOptimizer
 
 log = logging.getLogger(__name__)
 
@@ -209,12 +212,43 @@ class Table:
         return [urllib.parse.unquote(p) for p in actions.column("path").to_pylist()]
 
     def added_since(self, version: int) -> list[str] | None:
-        """Files added after ``version``, or None when files were also removed (a rewrite)."""
+        """Files holding the rows added after ``version``, or None when rows were also removed or
+        rewritten. A compaction (``dataChange: false``, ``lakeprep optimize``) adds no rows: its files
+        hold the rows of the files it removed, old or new (a compaction mixing both gives None)."""
         before = set(self.files(version))
         now = self.files()
-        if not before.issubset(now):
+        if before.issubset(now):
+            return [f for f in now if f not in before]
+        current = self.version()
+        assert current is not None
+        old, new = set(before), set()
+        for v in range(version + 1, current + 1):
+            actions = self._commit_actions(v)
+            if actions is None or any(a["dataChange"] for kind, a in actions if kind == "remove"):
+                return None  # a log entry cleaned up, or rows removed or rewritten
+            new |= {a["path"] for kind, a in actions if kind == "add" and a["dataChange"]}
+            removed = {a["path"] for kind, a in actions if kind == "remove"}
+            compacted = {a["path"] for kind, a in actions if kind == "add" and not a["dataChange"]}
+            side = old if removed <= old else new if removed <= new else None
+            if side is None:
+                return None
+            side -= removed
+            side |= compacted
+        return [f for f in now if f in new] if old | new == set(now) else None
+
+    def _commit_actions(self, version: int) -> list[tuple[str, dict[str, Any]]] | None:
+        """The add and remove actions of one log entry (paths unquoted), or None when it is gone."""
+        uri = join(self.uri, f"_delta_log/{version:020d}.json")
+        if self.storage.filesystem.get_file_info(self.storage.fs_path(uri)).type == pafs.FileType.NotFound:
             return None
-        return [f for f in now if f not in before]
+        actions = []
+        for line in self.storage.read_text(uri).splitlines():
+            entry = json.loads(line) if line.strip() else {}
+            for kind in ("add", "remove"):
+                if kind in entry:
+                    action = dict(entry[kind], path=urllib.parse.unquote(entry[kind]["path"]))
+                    actions.append((kind, action))
+        return actions
 
     def row_count(self, version: int | None = None) -> int:
         actions = pa.table(self.snapshot(version).get_add_actions(flatten=True))
@@ -395,12 +429,15 @@ class Table:
         app_transactions: Sequence[tuple[str, int]] = (),
         description: str | None = None,
         remove: Sequence[str] = (),
+        data_change: bool = True,
     ) -> CommitResult:
         """Commit staged files (or none) in one transaction with lineage tags and app transactions.
 
         ``overwrite`` replaces the table, or only the partitions matching ``replace_where``;
         ``replace_partitions`` replaces exactly the partitions the staged files belong to; ``remove``
         (relative paths of current files) drops those files in the same commit (a rewrite of some files).
+        ``data_change=False`` marks the adds and removes as a rearrangement of the same rows (a
+        compaction), which readers of changes and lakeprep's incremental jobs skip.
         """
         if self.has_committed(app_transactions):
             log.info(
@@ -408,6 +445,8 @@ class Table:
             )
             return CommitResult(self.ref, self.snapshot().version(), 0, 0, skipped=True)
         adds = list(staged.adds) if staged else []
+        if not data_change:
+            adds = [dataclasses.replace(a, data_change=False) for a in adds]
         properties = CommitProperties(
             custom_metadata={LINEAGE_KEY: dict(tags)},
             app_transactions=[Transaction(app_id, version) for app_id, version in app_transactions] or None,
@@ -440,7 +479,7 @@ class Table:
         actions: list[AddAction | RemoveAction] = list(adds)
         write_mode = mode
         filters = None
-        actions += self._file_removals(snapshot, remove)
+        actions += self._file_removals(snapshot, remove, data_change)
         if mode == "replace_partitions":
             actions += self._removals(snapshot, staged.partitions if staged else set())
             write_mode = "append"
@@ -482,9 +521,13 @@ class Table:
             return []
         return self._remove_where(snapshot, lambda _path, values: tuple(sorted(values.items())) in partitions)
 
-    def _file_removals(self, snapshot: DeltaTable, paths: Sequence[str]) -> list[RemoveAction]:
+    def _file_removals(
+        self, snapshot: DeltaTable, paths: Sequence[str], data_change: bool = True
+    ) -> list[RemoveAction]:
         wanted = set(paths)
-        removals = self._remove_where(snapshot, lambda path, _values: path in wanted) if wanted else []
+        removals = (
+            self._remove_where(snapshot, lambda path, _values: path in wanted, data_change) if wanted else []
+        )
         if len(removals) != len(wanted):
             raise TableError(
                 f"{self.ref}: files to replace are no longer in the table (a concurrent rewrite)"
@@ -493,7 +536,7 @@ class Table:
 
     @staticmethod
     def _remove_where(
-        snapshot: DeltaTable, chosen: Callable[[str, dict[str, str | None]], bool]
+        snapshot: DeltaTable, chosen: Callable[[str, dict[str, str | None]], bool], data_change: bool = True
     ) -> list[RemoveAction]:
         """Remove actions for the current files ``chosen(path, partition values)`` picks."""
         now = int(time.time() * 1000)
@@ -506,7 +549,7 @@ class Table:
                 if k.startswith("partition.")
             }
             if chosen(path, values):
-                removals.append(RemoveAction(path, True, now, row["size_bytes"], values))
+                removals.append(RemoveAction(path, data_change, now, row["size_bytes"], values))
         return removals
 
     def _result(self, adds: list[AddAction]) -> CommitResult:
@@ -571,6 +614,14 @@ class Table:
         from lake.maintenance import vacuum
 
         return vacuum(self, retention_hours, dry_run)
+
+    @property
+    def optimize(self) -> TableOptimizer:
+        """Compaction and checkpoints (``lake.maintenance``): ``table.optimize.compact(spark)``,
+        ``table.optimize.checkpoint()``."""
+        from lake.maintenance import TableOptimizer
+
+        return TableOptimizer(self)
 
 
 def _delta_schema(schema: pa.Schema) -> Any:

@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 from lake.cli.common import LakeOption, console, err_console, storage_for, table_ref, when
 from lake.contracts import load_contracts
 from lake.launch import run_job
-from lake.maintenance import vacuum_lake
+from lake.maintenance import TARGET_FILE_BYTES, optimize_lake, vacuum_lake
 from lake.paths import contracts_dir
 from lake.quality.metrics import Metric, find_anomalies, history
 from lake.sample import DATASETS, land_sample
@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
     app.command("history")(history_command)
     app.command("quality")(quality)
     app.command("vacuum")(vacuum)
+    app.command("optimize")(optimize)
     from lake.cli.demo import demo
 
     app.command("demo")(demo)
@@ -238,3 +239,52 @@ def vacuum(
     if leftovers:
         verb = "removed" if apply else "would go"
         console.print(f"and {leftovers} sidecar(s), _temporary leftover(s) or empty folder(s) {verb}")
+
+
+def optimize(
+    ref: Annotated[
+        str | None, typer.Argument(help="zone/dataset, e.g. raw/flights (default: every table)")
+    ] = None,
+    lake: LakeOption = None,
+    target_mb: Annotated[
+        int, typer.Option("--target-mb", help="Compact files smaller than this into files about this size")
+    ] = TARGET_FILE_BYTES // (1024 * 1024),
+    sort_by: Annotated[
+        list[str] | None,
+        typer.Option("--sort-by", help="Sort each compacted file by this column (repeatable; one table)"),
+    ] = None,
+    checkpoint: Annotated[
+        bool, typer.Option("--checkpoint/--no-checkpoint", help="Write a Delta checkpoint afterwards")
+    ] = True,
+) -> None:
+    """Compact small files (bin-packing per partition) in a commit marked dataChange=false, which
+    incremental jobs and readers of changes skip, keeping the lineage tags; then write a checkpoint."""
+    from lake.spark import local_session
+
+    if sort_by and ref is None:
+        raise typer.BadParameter("--sort-by needs one table: the columns are that table's")
+    storage = storage_for(lake) if ref is None else table_ref(lake, ref).storage
+    chosen = None if ref is None else [table_ref(lake, ref)]
+    spark = local_session("lakeprep-optimize", lake=storage.root)
+    with console.status("compacting"):
+        results = optimize_lake(
+            storage,
+            spark,
+            chosen,
+            target_size=target_mb * 1024 * 1024,
+            sort_by={ref: sort_by} if ref and sort_by else None,
+            checkpoint=checkpoint,
+        )
+    table = RichTable(title=f"optimize in {storage.root}")
+    for column in ("table", "version", "files before", "files after", "rows rewritten", "checkpoint at"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for r in results:
+        table.add_row(
+            r.table,
+            str(r.version),
+            str(r.files_before),
+            str(r.files_after),
+            f"{r.rows:,}" if r.compacted else "-",
+            "-" if r.checkpoint is None else str(r.checkpoint),
+        )
+    console.print(table if results else f"no tables yet in {storage.root}")
