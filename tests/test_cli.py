@@ -69,9 +69,9 @@ def test_quality_flags_a_row_count_anomaly(spark: SparkSession, cleaned_lake: St
         cleaned_lake.delete_dir(f"{landing}/weather_{origin}.jsonl")
     run_inprocess("ingest", ["--lake", cleaned_lake.root, "--dataset", "weather"])
     [result] = run_inprocess("clean", ["--lake", cleaned_lake.root, "--dataset", "weather"])
-    assert result["mode"] == "incremental"
-    assert result["anomalies"]
-    assert "rows out vs a median" in result["anomalies"][0]
+    assert result.mode == "incremental"
+    assert result.anomalies
+    assert "rows out vs a median" in result.anomalies[0]
     report = invoke("quality", "cleaned/weather", "--lake", cleaned_lake.root)
     assert "rows out vs a median" in report
 

@@ -117,17 +117,17 @@ def test_new_base_rows_are_featurized_incrementally(spark: SparkSession, lake: S
     run_inprocess("ingest", ["--lake", lake.root, "--dataset", "flights"])
     run_inprocess("clean", ["--lake", lake.root, "--dataset", "flights"])
     [result] = run_inprocess("featurize", ["--lake", lake.root])
-    assert result["mode"] == "incremental"
+    assert result.mode == "incremental"
     after = features(lake)
     march = after.filter(pl.col("example_id").str.starts_with("2013|3|"))
-    assert march.height == result["rows_out"] > 0
+    assert march.height == result.rows_out > 0
     assert_frame_equal(after.filter(~pl.col("example_id").str.starts_with("2013|3|")), before)
     assert (
-        result["pipeline"]
+        result.pipeline
         == DeltaTable(lake.uri("features", "flight_delay")).history(2)[1]["lakeprep"]["pipeline"]
     )
     [again] = run_inprocess("featurize", ["--lake", lake.root])
-    assert again["skipped"] == "up to date"
+    assert again.skipped == "up to date"
 
 
 def _event(record: dict) -> RunEvent:

@@ -288,7 +288,7 @@ def test_empty_and_header_only_files_are_recorded_and_clean_has_nothing_new(
     land(lake, "bad.csv", b"id,name,price\n2,pear\n")
     ingest(lake, contracts)
     [cleaned] = run_inprocess("clean", clean)
-    assert cleaned["skipped"] == "no new raw rows"
+    assert cleaned.skipped == "no new raw rows"
 
 
 def test_a_file_redelivered_with_new_content_replaces_its_rows(

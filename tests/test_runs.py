@@ -74,7 +74,7 @@ def test_a_crash_between_commit_and_metrics_is_repaired_by_the_rerun(
 
     monkeypatch.setattr(Table, "append_arrow", original)
     [result] = run_inprocess("clean", ["--lake", airlines.root, "--dataset", "airlines"])
-    assert result["skipped"] == "up to date"
+    assert result.skipped == "up to date"
     # The missing set is written, as the committing run measured it, and only once.
     assert metric_sets(airlines, cleaned.ref) == {0: {"clean-crash"}}
     assert rows_out(airlines, cleaned.ref, 0) == [float(cleaned.row_count())]

@@ -52,8 +52,8 @@ def test_ingest_and_clean_on_s3(spark: SparkSession, s3_lake: Storage) -> None:
     run_inprocess("ingest", ["--lake", s3_lake.root])
     results = run_inprocess("clean", ["--lake", s3_lake.root])
 
-    by_name = {r["dataset"]: r for r in results}
-    assert by_name["weather"]["rows_quarantined"] == 1  # the 1048 mph wind reading
+    by_name = {r.dataset: r for r in results}
+    assert by_name["weather"].rows_quarantined == 1  # the 1048 mph wind reading
     for name in ("airlines", "airports", "planes", "weather"):
         cleaned = Table(s3_lake, "cleaned", name)
         raw = Table(s3_lake, "raw", name)
@@ -66,7 +66,7 @@ def test_ingest_and_clean_on_s3(spark: SparkSession, s3_lake: Storage) -> None:
         "cleaned/planes",
         "cleaned/weather",
     }
-    again = {r["dataset"]: r.get("skipped") for r in run_inprocess("clean", ["--lake", s3_lake.root])}
+    again = {r.dataset: r.skipped for r in run_inprocess("clean", ["--lake", s3_lake.root])}
     assert again == {
         "airlines": "up to date",
         "airports": "up to date",
