@@ -29,6 +29,7 @@ data-skipping readers then drop rows (239 mismatches on the edge tables of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -348,7 +349,7 @@ class OptimizeResult:
 
 
 def plan_compaction(table: Table, target_size: int = TARGET_FILE_BYTES) -> CompactionPlan:
-    """Files below the target size, grouped by partition; partitions with fewer than two are left."""
+    """Files below the target size, grouped by partition; partitions they would not reduce are left."""
     snapshot = table.snapshot()
     partition_by = tuple(snapshot.metadata().partition_columns)
     actions = pa.table(snapshot.get_add_actions(flatten=True))
@@ -357,13 +358,10 @@ def plan_compaction(table: Table, target_size: int = TARGET_FILE_BYTES) -> Compa
         if int(action["size_bytes"]) < target_size and action.get("num_records") is not None:
             values = tuple(action[f"partition.{c}"] for c in partition_by)
             groups[values].append(action)
-    return CompactionPlan(
-        table.ref,
-        snapshot.version(),
-        partition_by,
-        {values: files for values, files in groups.items() if len(files) > 1},
-        target_size,
-    )
+    plan = CompactionPlan(table.ref, snapshot.version(), partition_by, dict(groups), target_size)
+    # a partition is rewritten only when that leaves it fewer files (so repeated runs converge)
+    kept = {values: files for values, files in groups.items() if plan.outputs(values) < len(files)}
+    return dataclasses.replace(plan, groups=kept)
 
 
 def compaction_tags(table: Table, run: RunContext, plan: CompactionPlan, files_after: int) -> dict[str, Any]:
