@@ -239,6 +239,14 @@ def spark_queries(
         literal = spark_literal(q.value, types[q.column])
         return COMPARE[q.op](column, literal)
 
+    # The table layer stores float zeros as +0.0, so `= 0.0` / `>= 0.0` find them. Spark's own Parquet
+    # row-group filter (parquet-mr) compares a -0.0 *literal* with Float.compare (-0.0 < +0.0) and drops
+    # a file of +0.0 for `= -0.0`: a Spark defect no file layout avoids for both signs. Counted, not hidden.
+    negative_zero = [
+        q for q in queries if isinstance(q.value, float) and q.value == 0 and math.copysign(1, q.value) < 0
+    ]
+    tally.skipped["spark (-0.0 literals)"] += len(negative_zero)
+    queries = [q for q in queries if q not in negative_zero]
     for start in range(0, len(queries), 150):
         chunk = queries[start : start + 150]
         full = frame.select(key, *[condition(q).alias(f"m{i}") for i, q in enumerate(chunk)]).collect()
@@ -565,11 +573,8 @@ def test_demo_tables_filter_like_their_full_scan(spark: SparkSession, tmp_path: 
     summary = run_demo_campaign(
         storage, "features/separable", batch_size=100, budget_items=200, annotator_noise=0.0, spark=spark
     )
-    # Machine labels are staged by Spark, human labels written by delta-rs: both layouts are checked when
-    # the campaign labels by machine. At this budget the simulated campaign stopped labelling by machine
-    # this stop (0 machine items, to be investigated in the labelling issue); the readers are still
-    # checked on the human labels and the event log.
-    print(f"\nmachine-labelled items in the demo campaign: {summary.status.machine_items}")
+    # Machine labels are staged by Spark, human labels written by delta-rs: both layouts are checked.
+    assert summary.status.machine_items > 0
 
     flights = Table(storage, "cleaned", "flights")
     landed = sorted(set(flights.to_arrow().column("_source_file").to_pylist()))

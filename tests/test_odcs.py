@@ -33,10 +33,12 @@ from lake.contracts.odcs import odcs_yaml
 from lake.paths import contracts_dir
 from lake.quality.rules import ReferenceLookup
 from lake.quality.validate import check_dataset_rules, measure, validate
-from lake.sample import land_sample, nycflights13_data
+from lake.sample import CONTENT, land_sample, nycflights13_data
 from lake.storage import Storage
+from lake.table import Table
 from lake.zones.clean.transform import all_rules, cast_to_contract, flag_rows, normalize_text
 from lake.zones.common import INGESTED_AT, SOURCE_FILE
+from tests.support.jobs import run_inprocess
 
 BUNDLED = sorted(load_contracts(contracts_dir()))
 
@@ -136,8 +138,8 @@ def test_exports_validate_against_the_odcs_json_schema(
 # ----------------------------------------------------------------------- the same outcomes on the sample
 @pytest.fixture(scope="module")
 def sample_text(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict[str, DataFrame]:
-    """The real nycflights13 sample as landed text (every column a string, as raw keeps it): 1,000 January
-    flights and January's weather, the reference datasets whole."""
+    """The real sample as landed text (every column a string, as raw keeps it): 1,000 January flights and
+    January's weather, the reference datasets whole, 200 digit images and 200 fortunes."""
     folder = tmp_path_factory.mktemp("sample")
     land_sample(Storage.resolve(str(folder / "lake")), datasets=["flights"], months=[1], limit=1000)
     paths = {"flights": next((folder / "lake").rglob("flights_2013_01.csv"))}
@@ -147,7 +149,7 @@ def sample_text(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -
         header, *rows = (data / f"{name}.csv").read_text().splitlines(keepends=True)
         january = [r for r in rows if name != "weather" or r.split(",")[2] == "1"]  # origin,year,month,...
         paths[name].write_text(header + "".join(january))
-    return {
+    frames = {
         name: spark.read.option("header", True)
         .csv(str(path))
         .withColumn(SOURCE_FILE, F.lit(path.name))
@@ -155,6 +157,12 @@ def sample_text(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -
         .cache()
         for name, path in paths.items()
     }
+    # The content datasets' landed text is what ingest makes of the files (Spark's image and JSON readers).
+    content = Storage.resolve(str(folder / "content"))
+    land_sample(content, datasets=list(CONTENT), limit=200)
+    run_inprocess("ingest", ["--lake", content.root, "--dataset", ",".join(CONTENT)])
+    frames.update({name: Table(content, "raw", name).read(spark).cache() for name in CONTENT})
+    return frames
 
 
 def typed(frame: DataFrame, contract: Contract) -> DataFrame:
