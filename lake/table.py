@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
+from deltalake import ColumnProperties, DeltaTable, WriterProperties
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import (
     AddAction,
@@ -104,6 +104,35 @@ class CommitRecord:
     def lineage(self) -> CommitTags:
         """The tags, typed."""
         return CommitTags.read(self.tags)
+
+
+def _delta_rs_stats_columns(schema: pa.Schema) -> dict[str, str | None]:
+    """Table properties for a table delta-rs writes: log statistics for every top-level column but floats.
+
+    delta-rs' own writer leaves ``maxValues`` out for a float column holding inf (and its bounds skip
+    NaN), and delta-rs' pyarrow reader then prunes files it needs (``d = inf`` finds nothing).
+    Unlike Spark-staged files (``lake.stats`` writes reader-safe bounds), delta-rs' statistics cannot
+    be corrected, so floats get none; every other column keeps its data skipping."""
+    columns = [
+        f.name
+        for f in schema
+        if not pa.types.is_floating(f.type) and not pa.types.is_nested(f.type) and "`" not in f.name
+    ]
+    if not columns:
+        return {"delta.dataSkippingNumIndexedCols": "0"}
+    return {"delta.dataSkippingStatsColumns": ",".join(f"`{c}`" for c in columns)}
+
+
+def _no_float_footer_stats(schema: pa.Schema) -> WriterProperties:
+    """Parquet writer settings for delta-rs writes: no footer statistics for float columns.
+
+    arrow-rs leaves NaN out of a float column's footer bounds, and DataFusion and Spark prune row groups
+    on them (a file of NaN and 1.0 is skipped for ``d > 1.0``, ``d = NaN``), so floats get none."""
+    floats = [f.name for f in schema if pa.types.is_floating(f.type)]
+    return WriterProperties(
+        compression="SNAPPY",  # delta-rs' default, which explicit writer properties would otherwise drop
+        column_properties={c: ColumnProperties(statistics_enabled="NONE") for c in floats},
+    )
 
 
 def _partition_values(relative: str, partition_by: Sequence[str]) -> dict[str, str | None]:
@@ -599,6 +628,8 @@ class Table:
             unsigned_zeros_arrow(data),
             mode="append",
             partition_by=list(partition_by) or None,
+            configuration=None if self.exists() else _delta_rs_stats_columns(data.schema),
+            writer_properties=_no_float_footer_stats(data.schema),
             storage_options=self.storage.delta_options,
             commit_properties=CommitProperties(
                 custom_metadata={LINEAGE_KEY: dict(tags)},
