@@ -1,6 +1,6 @@
 # lakeprep: the two commands of the README are `make demo` and `make test`.
 # Each creates (or reuses) the local virtualenvs and installs what it needs; Java 17 is the
-# only prerequisite. CI (.ci/run) runs `make test` on a clean checkout.
+# only prerequisite. CI (.ci/run) runs `make test` and `make test-cluster` on a clean checkout.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv

@@ -30,6 +30,23 @@ ZONES: tuple[Zone, ...] = ("raw", "cleaned", "quarantine", "features")
 PER_RUN = {RUN_ID, INGESTED_AT, "_quarantined_at"}
 
 
+EXECUTOR_LOG4J = """\
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+logger.executor.name = org.apache.spark.executor.Executor
+logger.executor.level = info
+"""
+
+
+def cluster_conf_extra(executor_log: Path) -> dict[str, str]:
+    return {"spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{executor_log}"}
+
+
 def _land(storage: Storage) -> None:
     """The first three days of January's flights (enough for the windows over previous days), with
     everything featurize joins."""
@@ -62,10 +79,18 @@ def test_jobs_on_a_standalone_cluster_equal_local_mode(
     for job in JOBS:
         run_inprocess(job, ["--lake", local.root])
 
+    # The repository's log4j2.properties silences the executor's task lines; the executors of this test
+    # log them, so the workers' logs show where tasks ran.
+    executor_log = tmp_path / "executor-log4j2.properties"
+    executor_log.write_text(EXECUTOR_LOG4J)
+    conf = cluster_conf_extra(executor_log)
     with spark_standalone(tmp_path, env=dict(os.environ)) as cluster:
         for job in JOBS:
             result = spark_submit(
-                job, ["--lake", distributed.root], conf=cluster.conf(), env={"SPARK_LOCAL_IP": "127.0.0.1"}
+                job,
+                ["--lake", distributed.root],
+                conf={**cluster.conf(), **conf},
+                env={"SPARK_LOCAL_IP": "127.0.0.1"},
             )
             assert result.returncode == 0, f"{job}: {result.stderr[-4000:]}"
 
