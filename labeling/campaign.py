@@ -17,7 +17,6 @@ One writer per campaign at a time is assumed (as for any Delta table written wit
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -68,12 +67,9 @@ class Campaign:
 
             active = SparkSession.getActiveSession()
             if active is None:
-                from lake import paths
                 from lake.spark import local_session
 
-                # the JVM reads log4j2.properties from here: without it Spark logs its start-up WARN lines
-                os.environ.setdefault("SPARK_CONF_DIR", str(paths.spark_defaults().parent))
-                active = local_session("lakeprep-campaign")
+                active = local_session("lakeprep-campaign")  # quiet: it reads the repo's log4j2.properties
             self._spark = active
         return self._spark
 
