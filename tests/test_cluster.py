@@ -43,10 +43,6 @@ logger.executor.level = info
 """
 
 
-def cluster_conf_extra(executor_log: Path) -> dict[str, str]:
-    return {"spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{executor_log}"}
-
-
 def _land(storage: Storage) -> None:
     """The first three days of January's flights (enough for the windows over previous days), with
     everything featurize joins."""
@@ -83,7 +79,7 @@ def test_jobs_on_a_standalone_cluster_equal_local_mode(
     # log them, so the workers' logs show where tasks ran.
     executor_log = tmp_path / "executor-log4j2.properties"
     executor_log.write_text(EXECUTOR_LOG4J)
-    conf = cluster_conf_extra(executor_log)
+    conf = {"spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{executor_log}"}
     with spark_standalone(tmp_path, env=dict(os.environ)) as cluster:
         for job in JOBS:
             result = spark_submit(
