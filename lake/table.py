@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import ColumnProperties, DeltaTable, WriterProperties
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import (
     AddAction,
     CommitProperties,
@@ -468,11 +468,6 @@ class Table:
         ``data_change=False`` marks the adds and removes as a rearrangement of the same rows (a
         compaction), which readers of changes and lakeprep's incremental jobs skip.
         """
-        if self.has_committed(app_transactions):
-            log.info(
-                "%s: app transaction(s) %s already committed; nothing added", self.ref, list(app_transactions)
-            )
-            return CommitResult(self.ref, self.snapshot().version(), 0, 0, skipped=True)
         adds = list(staged.adds) if staged else []
         if not data_change:
             adds = [dataclasses.replace(a, data_change=False) for a in adds]
@@ -481,7 +476,13 @@ class Table:
             app_transactions=[Transaction(app_id, version) for app_id, version in app_transactions] or None,
         )
         delta_schema = _delta_schema(schema)
-        if not self.exists():
+        existed = self.exists()
+        if existed and self._recorded_in(snapshot := self.snapshot(), app_transactions):
+            log.info(
+                "%s: app transaction(s) %s already committed; nothing added", self.ref, list(app_transactions)
+            )
+            return CommitResult(self.ref, snapshot.version(), 0, 0, skipped=True)
+        if not existed:
             try:
                 create_table_with_add_actions(
                     self.uri,
@@ -498,7 +499,12 @@ class Table:
             except Exception as exc:  # lost a creation race: fall through to a normal commit
                 if not self.exists():
                     raise TableError(f"{self.ref}: cannot create the table: {exc}") from exc
-        snapshot = self.snapshot()
+            # The check and the commit read one snapshot, so delta-rs' conflict check sees any run that
+            # committed the same app transaction since.
+            snapshot = self.snapshot()
+            if self._recorded_in(snapshot, app_transactions):
+                self.discard(staged)
+                return CommitResult(self.ref, snapshot.version(), 0, 0, skipped=True)
         table_partitions = list(snapshot.metadata().partition_columns)
         if list(partition_by) != table_partitions:
             raise TableError(
@@ -540,7 +546,13 @@ class Table:
         nothing."""
         if not app_transactions:
             return False
-        recorded = self.app_versions(a for a, _ in app_transactions)
+        return self.exists() and self._recorded_in(self.snapshot(), app_transactions)
+
+    @staticmethod
+    def _recorded_in(snapshot: DeltaTable, app_transactions: Sequence[tuple[str, int]]) -> bool:
+        if not app_transactions:
+            return False
+        recorded = {a: snapshot.transaction_version(a) for a, _ in app_transactions}
         return all((done := recorded[a]) is not None and done >= v for a, v in app_transactions)
 
     def _removals(
@@ -621,21 +633,35 @@ class Table:
         """Append a small driver-side table (metrics, labels, campaign state) in one commit."""
         from deltalake import write_deltalake
 
-        if self.has_committed(app_transactions):
-            return CommitResult(self.ref, self.snapshot().version(), 0, 0, skipped=True)
-        write_deltalake(
-            self.uri,
-            unsigned_zeros_arrow(data),
-            mode="append",
-            partition_by=list(partition_by) or None,
-            configuration=None if self.exists() else _delta_rs_stats_columns(data.schema),
-            writer_properties=_no_float_footer_stats(data.schema),
-            storage_options=self.storage.delta_options,
-            commit_properties=CommitProperties(
-                custom_metadata={LINEAGE_KEY: dict(tags)},
-                app_transactions=[Transaction(a, v) for a, v in app_transactions] or None,
-            ),
-        )
+        for attempt in range(2):
+            existed = self.exists()
+            read = self.snapshot() if existed else None  # the version this write is checked against
+            if read is not None and self._recorded_in(read, app_transactions):
+                return CommitResult(self.ref, read.version(), 0, 0, skipped=True)
+            try:
+                write_deltalake(
+                    read if read is not None else self.uri,
+                    unsigned_zeros_arrow(data),
+                    mode="append" if existed else "error",  # creating: version 0 is put-if-absent
+                    partition_by=list(partition_by) or None,
+                    configuration=None if existed else _delta_rs_stats_columns(data.schema),
+                    writer_properties=_no_float_footer_stats(data.schema),
+                    storage_options=self.storage.delta_options,
+                    commit_properties=CommitProperties(
+                        custom_metadata={LINEAGE_KEY: dict(tags)},
+                        app_transactions=[Transaction(a, v) for a, v in app_transactions] or None,
+                    ),
+                )
+            except DeltaError:
+                # Two runs wrote the same app transaction at once (two jobs recording one table version's
+                # metrics): the loser adds nothing. A lost creation race is retried as an append.
+                if self.has_committed(app_transactions):
+                    log.info("%s: a concurrent run committed %s first", self.ref, list(app_transactions))
+                    return CommitResult(self.ref, self.snapshot().version(), 0, 0, skipped=True)
+                if existed or attempt or not self.exists():
+                    raise
+                continue
+            break
         return CommitResult(self.ref, self.snapshot().version(), data.num_rows, 1 if data.num_rows else 0)
 
     # ------------------------------------------------------------------------------ upkeep

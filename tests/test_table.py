@@ -196,7 +196,7 @@ def test_two_runs_committing_the_same_input_at_once_add_it_once(spark: SparkSess
     seen_before_the_first_commit = second.snapshot()
     first.commit(staged_first, app_transactions=[("ingest:a.csv", 1)], **write)
 
-    reads = iter([seen_before_the_first_commit] * 2)  # the check and the commit's read snapshot
+    reads = iter([seen_before_the_first_commit])  # one snapshot for the check and the commit
     fresh = Table.snapshot.__get__(second)
     second.snapshot = lambda version=None: next(reads, None) or fresh(version)  # type: ignore[method-assign]
     result = second.commit(staged_second, app_transactions=[("ingest:a.csv", 1)], **write)
@@ -205,3 +205,42 @@ def test_two_runs_committing_the_same_input_at_once_add_it_once(spark: SparkSess
     assert pl.read_delta(first.uri).height == len(ROWS) + 2
     assert DeltaTable(first.uri).version() == 1
     assert not os.path.exists(os.path.join(first.uri, staged_second.write_id))
+
+
+METRIC = pa.table({"table_version": pa.array([0], pa.int64()), "value": pa.array([1.0])})
+
+
+def test_a_driver_side_append_checked_before_a_concurrent_one_adds_nothing(lake: Storage) -> None:
+    """Two runs record the metrics of one table version: the second checked the app transaction before
+    the first committed. Its write is checked against that same snapshot, so delta-rs refuses it as a
+    concurrent transaction and the run adds nothing (it used to append a second metrics set)."""
+    first, second = Table(lake, "metrics", "race"), Table(lake, "metrics", "race")
+    first.append_arrow(METRIC, tags=TAGS)
+    seen_before_the_first_commit = second.snapshot()
+    assert not first.append_arrow(METRIC, tags=TAGS, app_transactions=[("metrics:t@0", 0)]).skipped
+
+    reads = iter([seen_before_the_first_commit])
+    fresh = Table.snapshot.__get__(second)
+    second.snapshot = lambda version=None: next(reads, None) or fresh(version)  # type: ignore[method-assign]
+    result = second.append_arrow(METRIC, tags=TAGS, app_transactions=[("metrics:t@0", 0)])
+
+    assert result.skipped
+    assert pl.read_delta(first.uri).height == 2
+    assert DeltaTable(first.uri).version() == 1
+
+
+def test_driver_side_appends_racing_in_threads_record_one_set_each(lake: Storage) -> None:
+    """Many threads create one table and record the same app transaction at once: no run fails, every
+    app transaction lands once, and the other appends all land."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    table_uri = Table(lake, "metrics", "threads").uri
+
+    def record(n: int) -> bool:
+        table = Table(lake, "metrics", "threads")
+        return not table.append_arrow(METRIC, tags=TAGS, app_transactions=[(f"metrics:t@{n % 2}", 0)]).skipped
+
+    with ThreadPoolExecutor(4) as pool:
+        written = list(pool.map(record, range(8)))
+    assert sum(written) == 2
+    assert pl.read_delta(table_uri).height == 2
