@@ -13,6 +13,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lake.contracts import parse_contract
+from lake.quality.names import DUPLICATE_KEY, not_null_rule, type_rule
+from lake.quality.rules import FAILED_RULES
 from lake.quality.validate import flag_quarantined, measure, observe_rules, validate
 from lake.zones.clean.transform import (
     all_rules,
@@ -24,7 +26,7 @@ from lake.zones.clean.transform import (
     split_by_outcome,
     with_salt,
 )
-from lake.zones.common import INGESTED_AT, OUTCOME, SOURCE_FILE
+from lake.zones.common import INGESTED_AT, OUTCOME, QUARANTINED_AT, REASONS, RECORD, RUN_ID, SOURCE_FILE
 
 CONTRACT = parse_contract(
     """
@@ -71,7 +73,7 @@ def test_casts_never_throw_and_flag_what_does_not_fit(spark: SparkSession) -> No
     typed = cast_to_contract(normalize_text(raw(spark, rows), CONTRACT), CONTRACT)
     got = [r.asDict() for r in typed.orderBy("code").collect()]
     assert [r["id"] for r in got] == [1, 517, None, None, None]
-    assert [r["type__id"] for r in got] == [
+    assert [r[type_rule("id")] for r in got] == [
         False,
         False,
         True,
@@ -79,12 +81,12 @@ def test_casts_never_throw_and_flag_what_does_not_fit(spark: SparkSession) -> No
         True,
     ]  # 517.5 is no integer; overflow; text
     assert [r["score"] for r in got] == [1.5, None, 2.0, None, 1000.0]
-    assert [r["type__score"] for r in got] == [False, True, False, False, False]
+    assert [r[type_rule("score")] for r in got] == [False, True, False, False, False]
     assert got[0]["seen"] == dt.datetime(2013, 1, 1, 10, 0)  # session time zone is UTC
     assert got[4]["seen"] == dt.datetime(2013, 5, 31, 22, 0)
-    assert [r["type__seen"] for r in got] == [False, True, False, False, False]
+    assert [r[type_rule("seen")] for r in got] == [False, True, False, False, False]
     assert [r["born"] for r in got] == [dt.date(2013, 2, 1), None, None, None, dt.date(2013, 12, 1)]
-    assert [r["type__born"] for r in got] == [False, True, True, False, False]
+    assert [r[type_rule("born")] for r in got] == [False, True, True, False, False]
 
 
 def test_duplicates_keep_the_earliest_ingested_row(spark: SparkSession) -> None:
@@ -99,8 +101,8 @@ def test_duplicates_keep_the_earliest_ingested_row(spark: SparkSession) -> None:
     )
     typed = with_salt(cast_to_contract(normalize_text(frame, CONTRACT), CONTRACT), "salt")
     validated = validate(flag_rows(typed, CONTRACT), all_rules(CONTRACT))
-    outcome = {r.code: r._failed_rules for r in validated.collect()}
-    assert outcome == {"EARLY": [], "LATE": ["duplicate_key"]}
+    outcome = {r.code: r[FAILED_RULES] for r in validated.collect()}
+    assert outcome == {"EARLY": [], "LATE": [DUPLICATE_KEY]}
 
 
 def test_incremental_batches_treat_published_keys_as_duplicates(spark: SparkSession) -> None:
@@ -108,7 +110,7 @@ def test_incremental_batches_treat_published_keys_as_duplicates(spark: SparkSess
     typed = with_salt(cast_to_contract(normalize_text(frame, CONTRACT), CONTRACT), "salt")
     existing = spark.createDataFrame([(2,)], "id int")
     validated = validate(flag_rows(typed, CONTRACT, existing_keys=existing), all_rules(CONTRACT))
-    assert {r.id: r._failed_rules for r in validated.collect()} == {1: [], 2: ["duplicate_key"]}
+    assert {r.id: r[FAILED_RULES] for r in validated.collect()} == {1: [], 2: [DUPLICATE_KEY]}
 
 
 def test_pii_is_hashed_with_the_salt_or_dropped_everywhere(spark: SparkSession) -> None:
@@ -134,7 +136,7 @@ def test_pii_is_hashed_with_the_salt_or_dropped_everywhere(spark: SparkSession) 
     assert "s3cret" not in published._jdf.queryExecution().toString()
 
     report = measure(validated, rules, [c.name for c in CONTRACT.published_columns])
-    assert (report.rows, report.quarantined, report.failures["type__score"]) == (2, 1, 1)
+    assert (report.rows, report.quarantined, report.failures[type_rule("score")]) == (2, 1, 1)
 
 
 def test_one_frame_carries_both_outcomes_and_the_write_measures_the_rules(spark: SparkSession) -> None:
@@ -156,12 +158,12 @@ def test_one_frame_carries_both_outcomes_and_the_write_measures_the_rules(spark:
     observed, measured = observe_rules(flagged, rules, ["score", "email"], "five-rows")
     at = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     split = split_by_outcome(observed, CONTRACT, rules, "run-1", at)
-    rows = {r.code or json.loads(r._record)["code"]: r.asDict() for r in split.collect()}  # the action
+    rows = {r.code or json.loads(r[RECORD])["code"]: r.asDict() for r in split.collect()}  # the action
 
     report = measured.report()
     assert (report.rows, report.quarantined) == (5, 3)
-    failures = {n: report.failures[n] for n in ("type__score", "type__born", "not_null__id")}
-    assert failures == {"type__score": 1, "type__born": 1, "not_null__id": 1}
+    names = (type_rule("score"), type_rule("born"), not_null_rule("id"))
+    assert {n: report.failures[n] for n in names} == dict.fromkeys(names, 1)
     assert report.null_counts == {"score": 0, "email": 1}  # over the 2 accepted rows
     assert {k: r[OUTCOME] for k, r in rows.items()} == {
         "A": "accepted",
@@ -172,14 +174,14 @@ def test_one_frame_carries_both_outcomes_and_the_write_measures_the_rules(spark:
     }
     accepted, rejected = rows["A"], rows["b"]
     assert accepted["email"] == hashlib.sha256(b"s3cret|Ann@Example.com").hexdigest()
-    quarantine_side = ("_reasons", "_record", "_quarantined_at")
+    quarantine_side = (REASONS, RECORD, QUARANTINED_AT)
     assert [accepted[c] for c in quarantine_side] == [None, None, None]
-    assert (accepted[INGESTED_AT] is not None, accepted["_run_id"]) == (True, "run-1")
+    assert (accepted[INGESTED_AT] is not None, accepted[RUN_ID]) == (True, "run-1")
     assert [rejected[c] for c in ("id", "code", INGESTED_AT)] == [None, None, None]
-    assert rejected["_reasons"] == ["type__score"]
-    assert json.loads(rejected["_record"]) == {"id": "2", "code": "b", "score": "zz"}
-    assert rejected["_quarantined_at"] == dt.datetime(2026, 1, 2)
-    assert rows["e"]["_reasons"] == ["not_null__id"]
+    assert rejected[REASONS] == [type_rule("score")]
+    assert json.loads(rejected[RECORD]) == {"id": "2", "code": "b", "score": "zz"}
+    assert rejected[QUARANTINED_AT] == dt.datetime(2026, 1, 2)
+    assert rows["e"][REASONS] == [not_null_rule("id")]
     assert "phone" not in split.columns
 
 

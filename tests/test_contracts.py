@@ -105,6 +105,10 @@ def test_fingerprint_changes_with_content_only() -> None:
             "name: x\ncolumns: [{name: a, type: int}]\nrules: [{name: type__a, check: not_null, column: a}]",
             r"reserved",
         ),
+        (  # the reason ingest gives an image that does not decode
+            "name: x\ncolumns: [{name: a, type: int}]\nrules: [{name: unreadable_image, check: not_null, column: a}]",
+            r"reserved",
+        ),
         (
             "name: x\ncolumns: [{name: a, type: int}]\nrules: [{name: r, check: regex, column: a, pattern: '(['}]",
             r"rules\[0\]\.regex\.pattern",

@@ -32,7 +32,7 @@ from lake.site.lineage import lineage_graph
 from lake.site.model import lineage_page, table_page
 from lake.storage import Storage
 from lake.table import Table
-from lake.zones.common import QUARANTINE_SCHEMA
+from lake.zones.common import QUARANTINE_SCHEMA, QUARANTINED_AT, REASONS, RECORD, RUN_ID, SOURCE_FILE, STAGE
 
 CONTRACT = """
 name: trips
@@ -92,12 +92,12 @@ def quarantine_rows(records: list[tuple[str, str]]) -> pa.Table:
     return pa.Table.from_pylist(
         [
             {
-                "_stage": stage,
-                "_run_id": "clean-run-0",
-                "_source_file": "landing/trips/day1.csv",
-                "_reasons": ["city_known"],
-                "_record": record,
-                "_quarantined_at": now,
+                STAGE: stage,
+                RUN_ID: "clean-run-0",
+                SOURCE_FILE: "landing/trips/day1.csv",
+                REASONS: ["city_known"],
+                RECORD: record,
+                QUARANTINED_AT: now,
             }
             for stage, record in records
         ],
@@ -164,7 +164,7 @@ def trips(lake: Storage) -> Storage:
             ]
         ),
         {"job": "clean"},
-        partition_by=["_stage"],  # as the jobs partition it
+        partition_by=[STAGE],  # as the jobs partition it
     )
     events = [
         {"eventType": "START", "eventTime": "2026-01-01T00:00:00Z"},
@@ -249,7 +249,7 @@ def test_quarantine_sample_is_pii_safe(trips: Storage, contract: Contract) -> No
 
     time.sleep(0.01)
     commit(
-        trips, "quarantine/trips", quarantine_rows([("clean", json.dumps({"trip_id": "t9"}))]), {}, ["_stage"]
+        trips, "quarantine/trips", quarantine_rows([("clean", json.dumps({"trip_id": "t9"}))]), {}, [STAGE]
     )
     newest, total = quarantined(table, 1, contract, limit=1)
     assert total == 4

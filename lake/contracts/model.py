@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_valid
 
 from lake.contracts.types import PARTITIONABLE, LogicalType, logical_type
 from lake.documents import IDENTIFIER_PATTERN, StrictModel
+from lake.quality import names as implicit_rules
 
 if TYPE_CHECKING:
     import deltalake
@@ -241,16 +242,6 @@ class CompletenessRule(_Rule):
 
 DatasetRule = Annotated[RowCountRule | CompletenessRule, Field(discriminator="check")]
 
-# Names lakeprep gives the checks it adds itself; contract rules may not reuse them.
-IMPLICIT_RULE_PREFIXES = (
-    "not_null__",
-    "type__",
-    "malformed_record",
-    "undecodable_record",
-    "duplicate_key",
-    "missing_column__",
-)
-
 
 class Contract(StrictModel):
     name: str = Field(pattern=IDENTIFIER_PATTERN)
@@ -303,7 +294,7 @@ class Contract(StrictModel):
         rule_names: list[str] = []
         for rule in [*self.rules, *self.dataset_rules]:
             rule_names.append(rule.name)
-            if rule.name.startswith(IMPLICIT_RULE_PREFIXES):
+            if rule.name.startswith(implicit_rules.RESERVED):
                 raise ValueError(f"rule name {rule.name!r} is reserved for lakeprep's own checks")
             if isinstance(rule, UniqueRule | ExpressionRule):
                 need(f"rule {rule.name!r}", rule.columns)

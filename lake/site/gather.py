@@ -30,7 +30,7 @@ from lake.site.model import (
 from lake.storage import Storage
 from lake.table import CommitRecord, Table
 from lake.tags import CommitTags
-from lake.zones.common import SOURCE_FILE
+from lake.zones.common import QUARANTINE_SCHEMA, QUARANTINED_AT, REASONS, RECORD, RUN_ID, SOURCE_FILE, STAGE
 
 SAMPLE_SIZE = 20
 
@@ -215,7 +215,7 @@ def quarantined(
     newest = actions.sort_by([("modification_time", "descending")]).to_pylist()[:4]
     dataset = snapshot.to_pyarrow_dataset()
     fragments = {urllib.parse.unquote(f.path): f for f in dataset.get_fragments()}
-    columns = ["_stage", "_run_id", SOURCE_FILE, "_reasons", "_record", "_quarantined_at"]
+    columns = QUARANTINE_SCHEMA.names
     rows: list[dict[str, Any]] = []
     for action in newest:
         if len(rows) >= limit:
@@ -233,7 +233,7 @@ def quarantined(
 
 
 def _record(row: dict[str, Any], contract: Contract | None) -> QuarantinedRecord:
-    text = row.get("_record")
+    text = row.get(RECORD)
     fields: list[tuple[str, str]] = []
     withheld = None
     allowed = {c.name for c in contract.columns if c.pii != "drop"} if contract else None
@@ -244,7 +244,7 @@ def _record(row: dict[str, Any], contract: Contract | None) -> QuarantinedRecord
             parsed = json.loads(text)
         except ValueError:
             parsed = None
-    if isinstance(parsed, dict) and (row.get("_stage") != "ingest" or not has_pii):
+    if isinstance(parsed, dict) and (row.get(STAGE) != "ingest" or not has_pii):
         for key, value in parsed.items():
             if allowed is not None and key not in allowed:
                 continue
@@ -253,12 +253,12 @@ def _record(row: dict[str, Any], contract: Contract | None) -> QuarantinedRecord
         fields.append(("record", str(text)))
     elif text:
         withheld = "landed text withheld: the contract has PII columns and a broken line cannot be hashed"
-    at = row.get("_quarantined_at")
+    at = row.get(QUARANTINED_AT)
     return QuarantinedRecord(
-        stage=str(row.get("_stage", "")),
-        run_id=str(row.get("_run_id", "")),
+        stage=str(row.get(STAGE, "")),
+        run_id=str(row.get(RUN_ID, "")),
         source_file=row.get(SOURCE_FILE),
-        reasons=tuple(row.get("_reasons") or ()),
+        reasons=tuple(row.get(REASONS) or ()),
         fields=tuple(fields),
         withheld=withheld,
         quarantined_at=at.isoformat(timespec="seconds") if at is not None else "",

@@ -34,14 +34,17 @@ CLEANED_METADATA = pa.schema(
 # One quarantine table per dataset, partitioned by the stage that rejected the row. A record is
 # kept as JSON text so rows of any shape (a broken CSV line, a typed row) fit the same table.
 STAGE = "_stage"
+REASONS = "_reasons"  # the names of the rules the row broke
+RECORD = "_record"  # the landed record: JSON of its fields (PII treated as in cleaned) or the verbatim line
+QUARANTINED_AT = "_quarantined_at"
 QUARANTINE_SCHEMA = pa.schema(
     [
         pa.field(STAGE, pa.string(), nullable=False),
         pa.field(RUN_ID, pa.string(), nullable=False),
         pa.field(SOURCE_FILE, pa.string()),
-        pa.field("_reasons", pa.list_(pa.string()), nullable=False),
-        pa.field("_record", pa.string()),
-        pa.field("_quarantined_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field(REASONS, pa.list_(pa.string()), nullable=False),
+        pa.field(RECORD, pa.string()),
+        pa.field(QUARANTINED_AT, pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
 
@@ -56,7 +59,7 @@ def quarantine_payload(
 ) -> list[Column]:
     """What a quarantined row carries beside its stage, run and source file; only where ``where`` holds
     (NULL elsewhere) when given."""
-    values = {"_reasons": reasons, "_record": record, "_quarantined_at": timestamp_literal(at)}
+    values = {REASONS: reasons, RECORD: record, QUARANTINED_AT: timestamp_literal(at)}
     return [(v if where is None else F.when(where, v)).alias(name) for name, v in values.items()]
 
 

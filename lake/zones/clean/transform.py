@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from lake.contracts.model import Column as ContractColumn
 from lake.contracts.model import Contract, ReferenceRule, Severity, UniqueRule
+from lake.quality.names import DUPLICATE_KEY, not_null_rule, type_rule
 from lake.quality.rules import (
     CompiledRule,
     ReferenceLookup,
@@ -37,7 +38,6 @@ from lake.zones.common import (
 
 TEXT_PREFIX = "__text_"
 SALT = "__pii_salt"
-DUPLICATE_KEY = "duplicate_key"
 
 
 def _q(name: str) -> str:
@@ -105,14 +105,6 @@ def cast_to_contract(frame: DataFrame, contract: Contract) -> DataFrame:
     ]
     rest = [F.col(_q(c)) for c in frame.columns if c not in {col.name for col in contract.columns}]
     return frame.select(*typed, *failures, *rest)
-
-
-def type_rule(column: str) -> str:
-    return f"type__{column}"
-
-
-def not_null_rule(column: str) -> str:
-    return f"not_null__{column}"
 
 
 def key_rule(contract: Contract) -> UniqueRule | None:
