@@ -276,35 +276,6 @@ def vacuum_lake(storage: Storage, retention_hours: float, dry_run: bool) -> list
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 OPTIMIZE_JOB = "optimize"
 _MAX_RECORDS = "spark.sql.files.maxRecordsPerFile"
-# Tags that describe the run that wrote a commit, not the rows the table holds: a compaction commit
-# carries the rest of the newest commit's tags (contract, inputs, raw_version, spec, pipeline...), so
-# the jobs that read them see the same table, and ``lakeprep lineage`` the same inputs.
-_RUN_TAGS = frozenset(
-    {
-        "job",
-        "run_id",
-        "lakeprep_version",
-        "git_sha",
-        "runtime",
-        "started_at",
-        "params",
-        "rows",
-        "metrics",
-        "rule_failures",
-        "dataset_rules",
-        "anomalies",
-        "source_files",
-        "replaced_files",
-        "rows_rewritten",
-        "not_ingested",
-        "drift",
-        "excluded",
-        "examples",
-        OPTIMIZE_JOB,
-    }
-)
-
-
 @dataclass(frozen=True)
 class CompactionPlan:
     """The small files of a table that compaction rewrites, per partition, and into how many files."""
@@ -366,25 +337,15 @@ def plan_compaction(table: Table, target_size: int = TARGET_FILE_BYTES) -> Compa
 
 def compaction_tags(table: Table, run: RunContext, plan: CompactionPlan, files_after: int) -> dict[str, Any]:
     """The newest commit's tags about the table's rows, this run's identity and what it rewrote."""
-    newest = table.history(1)[0].tags
-    stamp = run.stamp()
-    return {
-        **{k: v for k, v in newest.items() if k not in _RUN_TAGS},
-        "job": stamp.job,
-        "run_id": stamp.run_id,
-        "lakeprep_version": stamp.lakeprep_version,
-        "git_sha": stamp.git_sha,
-        "runtime": stamp.runtime,
-        "started_at": stamp.started_at,
-        "params": dict(stamp.params),
-        OPTIMIZE_JOB: {
-            "read_version": plan.version,
-            "files_removed": len(plan.paths),
-            "files_added": files_after,
-            "rows": plan.rows,
-            "target_size": plan.target_size,
-        },
+    newest = table.history(1)[0].lineage
+    rewrite = {
+        "read_version": plan.version,
+        "files_removed": len(plan.paths),
+        "files_added": files_after,
+        "rows": plan.rows,
+        "target_size": plan.target_size,
     }
+    return newest.rewritten_by(run.stamp(), **{OPTIMIZE_JOB: rewrite}).as_dict()
 
 
 class TableOptimizer:

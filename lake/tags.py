@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
 
 LINEAGE_KEY = "lakeprep"  # the commitInfo key holding the tags
@@ -215,6 +215,21 @@ class CommitTags:
         prefix = f"{zone}/"
         return {i.table[len(prefix) :]: i.version for i in self.inputs if i.table.startswith(prefix)}
 
+    def rewritten_by(self, run: RunStamp, **notes: Any) -> CommitTags:
+        """The tags of a commit that rewrites this version's files without changing its rows (a
+        compaction): what the table holds is carried (inputs, contract, the stage's raw version, spec
+        and pipeline), so the jobs that read it see the same table and lineage the same inputs; what
+        the earlier run measured or took (row counts, rule outcomes, metrics, landed files) is not
+        repeated; ``notes`` (e.g. ``optimize=...``) say what the rewrite did."""
+        carried_other = {k: v for k, v in self.other.items() if k not in notes}
+        return CommitTags(
+            run=run,
+            inputs=self.inputs,
+            contract=self.contract,
+            stage=_table_facts(self.stage),
+            other={**carried_other, **notes},
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON object committed to the Delta log (fails here, not inside the commit, if it is
         not serialisable). The run's params were redacted when the run started; the rest of what a
@@ -256,6 +271,15 @@ class CommitTags:
             metrics=tags.get("metrics"),
             other={k: v for k, v in tags.items() if k not in _KNOWN},
         )
+
+
+def _table_facts(stage: StageTags | None) -> StageTags | None:
+    """The part of a stage's tags that describes the table's rows rather than the run that wrote them."""
+    if isinstance(stage, CleanTags):
+        return replace(stage, rule_failures={}, dataset_rules={}, anomalies=())
+    if isinstance(stage, FeatureTags):
+        return replace(stage, excluded={}, examples={})
+    return None  # ingest: the landed files belong to the run that took them
 
 
 def _stage_tag(stage: StageTags | None) -> dict[str, Any]:
