@@ -81,7 +81,7 @@ def _tables_seconds(storage: Any) -> float:
     """``lakeprep tables`` in this process (every table's version, rows, files and last commit)."""
     from typer.testing import CliRunner
 
-    from lake.cli import app
+    from lakeprep.cli import app
 
     def run() -> None:
         result = CliRunner().invoke(app, ["tables", "--lake", storage.root], env={"COLUMNS": "200"})

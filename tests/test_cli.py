@@ -9,9 +9,9 @@ import pytest
 from pyspark.sql import SparkSession
 from typer.testing import CliRunner
 
-from lake.cli import app
 from lake.storage import Storage
 from lake.table import Table
+from lakeprep.cli import app
 from tests.support.jobs import run_inprocess
 
 runner = CliRunner()

@@ -17,12 +17,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from typer.testing import CliRunner
 
-from lake.cli import app
 from lake.openlineage import read_events, run_uuid
 from lake.sample import land_sample
 from lake.storage import Storage
 from lake.table import Table
 from lake.trace import trace
+from lakeprep.cli import app
 from tests.support.jobs import run_inprocess
 
 pytestmark = [pytest.mark.slow, pytest.mark.compat]

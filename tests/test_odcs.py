@@ -19,7 +19,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from typer.testing import CliRunner
 
-from lake.cli import app
 from lake.contracts import (
     Contract,
     ContractError,
@@ -38,6 +37,7 @@ from lake.storage import Storage
 from lake.table import Table
 from lake.zones.clean.transform import all_rules, cast_to_contract, flag_rows, normalize_text
 from lake.zones.common import INGESTED_AT, SOURCE_FILE
+from lakeprep.cli import app
 from tests.support.jobs import run_inprocess
 
 BUNDLED = sorted(load_contracts(contracts_dir()))

@@ -14,11 +14,11 @@ from deltalake import DeltaTable, QueryBuilder
 from pyspark.sql import DataFrame, SparkSession
 from typer.testing import CliRunner
 
-from lake.cli import app
 from lake.maintenance import plan_compaction
 from lake.sample import land_sample
 from lake.storage import Storage
 from lake.table import Table
+from lakeprep.cli import app
 from tests.support.jobs import run_inprocess
 from tests.test_data_skipping import CASES, Tally, check_readers, write_batches
 

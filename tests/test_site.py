@@ -441,7 +441,7 @@ def test_site_of_many_versions_is_incremental(lake: Storage, tmp_path: Path) -> 
 def test_site_command_prints_where_the_site_is(trips: Storage, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from lake.cli import app
+    from lakeprep.cli import app
 
     out = tmp_path / "cli-site"
     result = CliRunner().invoke(app, ["site", "--lake", trips.root, "--out", str(out)])

@@ -10,12 +10,12 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from typer.testing import CliRunner
 
-from lake.cli import app
 from lake.maintenance import plan_vacuum
 from lake.runtime import JobRun
 from lake.sample import land_sample
 from lake.storage import Storage
 from lake.table import Table
+from lakeprep.cli import app
 from tests.support.jobs import killed_before_commit, run_inprocess, spark_submit
 
 SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("name", pa.string())])

@@ -27,9 +27,6 @@ def register(app: typer.Typer) -> None:
     app.command("quality")(quality)
     app.command("vacuum")(vacuum)
     app.command("optimize")(optimize)
-    from lake.cli.demo import demo
-
-    app.command("demo")(demo)
 
 
 def _numbers(value: str | None) -> list[int] | None:

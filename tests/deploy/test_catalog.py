@@ -11,7 +11,6 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from lake.cli import app
 from lake.contracts import load_contracts
 from lake.deploy.aws import Clients
 from lake.deploy.catalog import CatalogError, glue_type, register_tables
@@ -19,6 +18,7 @@ from lake.deploy.config import load_config
 from lake.paths import contracts_dir
 from lake.storage import Storage
 from lake.table import Table
+from lakeprep.cli import app
 from tests.deploy.conftest import REGION, Aws
 
 pytestmark = [pytest.mark.aws, pytest.mark.compat]

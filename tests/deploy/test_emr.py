@@ -10,8 +10,8 @@ import boto3
 import pytest
 from typer.testing import CliRunner, Result
 
-from lake.cli import app
 from lake.deploy.artifacts import BuiltWheel
+from lakeprep.cli import app
 from tests.deploy import moto_support
 from tests.deploy.conftest import REGION, ROLE, SECRET, Aws
 

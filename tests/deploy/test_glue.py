@@ -11,12 +11,12 @@ import boto3
 import pytest
 from typer.testing import CliRunner, Result
 
-from lake.cli import app
 from lake.deploy import glue
 from lake.deploy.artifacts import BuiltWheel, current_release, publish_release, split_s3
 from lake.deploy.aws import Clients
 from lake.deploy.config import load_config
 from lake.deploy.jobs import available_jobs
+from lakeprep.cli import app
 from tests.deploy import moto_support
 from tests.deploy.conftest import KMS_KEY, REGION, ROLE, SECRET, Aws
 

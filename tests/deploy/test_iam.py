@@ -12,11 +12,11 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from lake.cli import app
 from lake.deploy.config import DeployConfig, load_config
 from lake.deploy.iam import job_role_policy
 from lake.deploy.jobs import available_jobs
 from lake.storage import Storage
+from lakeprep.cli import app
 from tests.deploy.conftest import KMS_KEY, REGION, SECRET, Aws
 from tests.deploy.policy_eval import allowed
 

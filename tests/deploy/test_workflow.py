@@ -15,12 +15,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from lake.cli import app
 from lake.deploy import glue
 from lake.deploy.artifacts import BuiltWheel, publish_release
 from lake.deploy.aws import Clients
 from lake.deploy.config import load_config
 from lake.pipeline import load_pipeline
+from lakeprep.cli import app
 from tests.deploy import moto_support
 from tests.deploy.conftest import REGION, Aws
 from tests.deploy.policy_eval import allowed

@@ -209,7 +209,7 @@ def test_sync_killed_before_its_commit_loses_nothing(
     command = [
         sys.executable,
         "-c",
-        "from lake.cli import main; main()",
+        "from lakeprep.cli import main; main()",
         "campaign",
         "sync",
         "killed",

@@ -15,9 +15,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from labeling.demo import run_demo_campaign
-from lake.cli import app
 from lake.storage import Storage
 from lake.table import Table
+from lakeprep.cli import app
 
 
 def invoke(*args: str) -> str:

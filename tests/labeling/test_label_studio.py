@@ -18,9 +18,9 @@ from labeling import quality
 from labeling.backends import BackendUnavailableError
 from labeling.backends.label_studio import BATCH_FIELD, ID_FIELD, LabelStudioBackend
 from labeling.spec import Budget, LabelStudioBackendSpec
-from lake.cli import app
 from lake.storage import Storage
 from lake.table import Table
+from lakeprep.cli import app
 from tests.labeling.conftest import CANCER_LABELS, LS_TOKEN, LabelStudioServer, cancer_campaign, cancer_truth
 
 LABELS = CANCER_LABELS

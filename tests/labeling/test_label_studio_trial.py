@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from labeling.backends.label_studio import BATCH_FIELD, ID_FIELD
 from labeling.spec import Budget, LabelStudioBackendSpec
 from labeling.store import CampaignStore
-from lake.cli import app
 from lake.storage import Storage
 from lake.table import Table
+from lakeprep.cli import app
 from tests.labeling.conftest import CANCER_LABELS, LS_TOKEN, LabelStudioServer, cancer_campaign, cancer_truth
 from tests.labeling.test_label_studio import annotate, batch_tasks
 from tests.support.servers import free_port

@@ -1,4 +1,5 @@
-"""``lakeprep demo``: the whole flow on the bundled sample, the way a user runs each step."""
+"""``lakeprep demo``: the whole flow on the bundled sample, the way a user runs each step: the core's jobs
+(ingest, clean, featurize), then labelling campaigns of the ``labeling`` add-on, then the lake's site."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def demo(
     )
     if campaign:
         console.rule("labelling campaign (simulated annotators)")
-        from labeling.demo import run_demo_campaign
+        # labeling (an extra) and pyspark are needed only from here: `--no-campaign` runs without them.
+        from labeling.demo import digits_source, run_demo_campaign, run_image_demo
         from lake.spark import local_session
 
         # 3,000 labels leave 600 for validation; with 2% annotator noise they prove a 90% target.
@@ -65,8 +67,6 @@ def demo(
         # Then real content: handwritten digit images, features from their pixels computed in Spark,
         # annotators shown the image (labeling/demo.py IMAGE_CAMPAIGN has the settings).
         console.rule("labelling campaign on images: handwritten digits (simulated annotators)")
-        from labeling.demo import digits_source, run_image_demo
-
         run_image_demo(storage, digits_source(storage, session).ref, spark=session, console=console)
     console.print(f"done in {time.monotonic() - started:,.0f}s")
     console.rule("the lake's site")
