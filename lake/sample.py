@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.storage import Storage
-from lake.zones.ingest import landing_uri
+from lake.zones.ingest.landed import landing_uri
 
 log = logging.getLogger("lakeprep.sample")
 

@@ -18,7 +18,8 @@ from pyspark.sql import SparkSession
 from lake.runtime import JobFailedError
 from lake.storage import Storage
 from lake.table import Table
-from lake.zones.ingest import DriftError
+from lake.zones.ingest.landed import DriftError
+from lake.zones.ingest.run import IngestResult
 from tests.support.jobs import run_inprocess
 
 pytestmark = pytest.mark.compat
@@ -46,7 +47,7 @@ def land(lake: Storage, name: str, data: bytes) -> None:
     lake.write_bytes(lake.uri("landing", "things", name), data)
 
 
-def ingest(lake: Storage, contracts: Path) -> list[dict]:
+def ingest(lake: Storage, contracts: Path) -> list[IngestResult]:
     return run_inprocess("ingest", ["--lake", lake.root, "--contracts", str(contracts)])
 
 
@@ -72,7 +73,7 @@ def test_every_format_lands_as_text_and_broken_records_go_to_quarantine(
 
     [result] = ingest(lake, contracts)
 
-    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (9, 5, 4)
+    assert (result.rows_in, result.rows_out, result.rows_quarantined) == (9, 5, 4)
     raw = raw_rows(lake)
     assert raw["id"].to_list() == ["1", "5", "6", "7", "8"]  # text, exactly as landed
     assert raw.filter(pl.col("id") == "8")["price"].item() == "9.25"
@@ -101,10 +102,10 @@ def test_each_file_is_ingested_once_even_when_rerun(
     land(lake, "a.csv", b"id,name,price\n1,apple,1.5\n")
     ingest(lake, contracts)
     [again] = ingest(lake, contracts)
-    assert again["files_new"] == 0
+    assert again.files_new == 0
     land(lake, "b.csv", b"id,name,price\n2,pear,2\n")
     [third] = ingest(lake, contracts)
-    assert (third["files_new"], third["rows_in"]) == (1, 1)
+    assert (third.files_new, third.rows_in) == (1, 1)
     assert raw_rows(lake)["id"].to_list() == ["1", "2"]
 
 
@@ -123,7 +124,7 @@ def test_an_unreadable_file_is_named_once_and_the_others_are_ingested(
     pq.write_table(pa.table({"id": [2], "name": ["pear"], "price": [2.0]}), sink)
     land(lake, "broken.parquet", sink.getvalue().to_pybytes())
     [result] = ingest(lake, contracts)
-    assert result["files"] == {"things/broken.parquet": "ingested"}
+    assert result.files == {"things/broken.parquet": "ingested"}
     assert raw_rows(lake)["id"].to_list() == ["1", "2"]
     ledger = pl.read_delta(lake.uri("metrics", "landing_files")).sort("recorded_at")
     assert ledger.filter(pl.col("file") == "things/broken.csv.gz")["status"].to_list() == ["unreadable"]
@@ -137,7 +138,7 @@ def test_drift_policies(spark: SparkSession, lake: Storage, contracts: Path) -> 
     land(lake, "new.csv", b"id,name,price,colour\n1,apple,1.5,red\n")
     land(lake, "missing.csv", b"id,name\n2,pear\n")
     [result] = ingest(lake, contracts)
-    assert result["rows_out"] == 2
+    assert result.rows_out == 2
     raw = raw_rows(lake)
     assert raw["_extra"].to_list()[0] == {"colour": "red"}  # unknown columns kept, not lost
     assert raw["price"].to_list() == ["1.5", None]
@@ -170,7 +171,7 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(
 
     [result] = ingest(lake, contracts)
 
-    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (2, 2, 0)
+    assert (result.rows_in, result.rows_out, result.rows_quarantined) == (2, 2, 0)
     raw = raw_rows(lake)
     assert raw["id"].to_list() == ["1", "2"]
     assert raw["name"].to_list() == ["apple", "pear"]
@@ -187,7 +188,7 @@ def test_quoted_csv_fields_may_span_lines(spark: SparkSession, lake: Storage, co
     [result] = ingest(lake, contracts)
 
     # Four records (seven physical lines): three land, the one with a missing field is quarantined.
-    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (4, 3, 1)
+    assert (result.rows_in, result.rows_out, result.rows_quarantined) == (4, 3, 1)
     raw = raw_rows(lake)
     assert raw["name"].to_list() == ["two\nlines", 'say "hi"\nand, bye', "plain"]
     assert raw["price"].to_list() == ["1.5", "2", "3"]
@@ -206,9 +207,9 @@ def test_records_that_do_not_decode_are_quarantined_with_their_bytes_wherever_th
     )
     lake.write_bytes(lake.uri("landing", "latin", "a.csv"), b"id,name,price\n1,caf\xe9,2\n")
 
-    things, latin = sorted(ingest(lake, contracts), key=lambda r: r["dataset"] != "things")
+    things, latin = sorted(ingest(lake, contracts), key=lambda r: r.dataset != "things")
 
-    assert (things["rows_in"], things["rows_out"], things["rows_quarantined"]) == (3006, 3003, 3)
+    assert (things.rows_in, things.rows_out, things.rows_quarantined) == (3006, 3003, 3)
     raw = raw_rows(lake)
     assert raw.filter(pl.col("id") == "4")["name"].item() == "ok \ufffd"  # a real U+FFFD is data
     assert raw.filter(pl.col("name").str.contains("caf")).height == 0
@@ -224,7 +225,7 @@ def test_records_that_do_not_decode_are_quarantined_with_their_bytes_wherever_th
     assert base64.b64decode(records[2]["base64"]) == b'{"id": 6, "name": "\xff"}'
     assert {r["encoding"] for r in records} == {"UTF-8"}
     # The contract's encoding is honoured: in ISO-8859-1 the same byte is a letter.
-    assert (latin["rows_out"], latin["rows_quarantined"]) == (1, 0)
+    assert (latin.rows_out, latin.rows_quarantined) == (1, 0)
     assert pl.read_delta(lake.uri("raw", "latin"))["name"].to_list() == ["café"]
 
 
@@ -251,7 +252,7 @@ def test_a_drifting_file_is_held_back_and_the_others_land(
     assert raw_rows(lake)["id"].to_list() == ["1", "4"]  # the good files landed
     version = DeltaTable(lake.uri("raw", "things")).version()
     [again] = ingest(lake, contracts)  # named once: the next run warns and succeeds
-    assert (again["files"], again["held_back"]) == ({}, [])
+    assert (again.files, again.held_back) == ({}, [])
     assert DeltaTable(lake.uri("raw", "things")).version() == version  # no empty commit
     ledger = pl.read_delta(lake.uri("metrics", "landing_files"))
     assert sorted(zip(ledger["file"], ledger["status"], strict=True)) == [
@@ -276,7 +277,7 @@ def test_empty_and_header_only_files_are_recorded_and_clean_has_nothing_new(
 
     [result] = ingest(lake, contracts)  # not an error
 
-    assert result["files"] == {
+    assert result.files == {
         "things/blank.jsonl": "empty",
         "things/header.csv": "empty",
         "things/zero.csv": "empty",
@@ -301,10 +302,10 @@ def test_a_file_redelivered_with_new_content_replaces_its_rows(
     land(lake, "a.csv", b"id,name,price\n1,apple,1.5\n2,pear,2\n4,fig,4\nbroken\n")  # rows appended
     [result] = ingest(lake, contracts)
 
-    assert (result["files_new"], result["files_changed"]) == (0, 1)
-    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (4, 3, 1)
+    assert (result.files_new, result.files_changed) == (0, 1)
+    assert (result.rows_in, result.rows_out, result.rows_quarantined) == (4, 3, 1)
     assert raw_rows(lake)["id"].to_list() == ["1", "2", "3", "4"]  # a.csv's rows once, b.csv's kept
-    assert ingest(lake, contracts)[0]["files"] == {}  # ingested exactly once
+    assert ingest(lake, contracts)[0].files == {}  # ingested exactly once
 
     # Same size, bytes changed, modification time put back: still a new content.
     path = Path(lake.uri("landing", "things", "a.csv"))
@@ -328,10 +329,10 @@ def test_a_changed_file_on_s3_is_known_by_its_etag(
 ) -> None:
     land(s3_lake, "a.csv", b"id,name,price\n1,apple,1.5\n")
     ingest(s3_lake, contracts)
-    assert ingest(s3_lake, contracts)[0]["files"] == {}  # the same ETag: nothing to do
+    assert ingest(s3_lake, contracts)[0].files == {}  # the same ETag: nothing to do
     land(s3_lake, "a.csv", b"id,name,price\n1,apple,1.5\n2,pear,2\n")
     [result] = ingest(s3_lake, contracts)
-    assert result["files_changed"] == 1
+    assert result.files_changed == 1
     raw = pl.from_arrow(Table(s3_lake, "raw", "things").to_arrow())
     assert isinstance(raw, pl.DataFrame)
     assert sorted(raw["id"].to_list()) == ["1", "2"]

@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 from lake.contracts import ContractError, parse_contract
 from lake.sample import FORTUNES, TRUTH, digit_pngs, land_sample, read_truth, truth_uri
 from lake.storage import Storage
+from lake.zones.ingest.run import IngestResult
 from tests.support.jobs import run_inprocess
 from tests.support.servers import S3Server
 
@@ -62,7 +63,7 @@ def jpeg(width: int, height: int) -> bytes:
     return sink.getvalue()
 
 
-def ingest(lake: Storage, contracts: Path) -> list[dict]:
+def ingest(lake: Storage, contracts: Path) -> list[IngestResult]:
     return run_inprocess("ingest", ["--lake", lake.root, "--contracts", str(contracts)])
 
 
@@ -103,9 +104,9 @@ def content_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) 
     put(lake.uri("landing", "blobs", "scan.png"), png(9, 5, "RGB"))
     put(lake.uri("landing", "blobs", "report.pdf"), b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
     put(lake.uri("landing", "blobs", "data.bin"), bytes(range(256)))
-    first = {r["dataset"]: r for r in ingest(lake, contracts)}
+    first = {r.dataset: r for r in ingest(lake, contracts)}
     versions = {n: DeltaTable(lake.uri("raw", n)).version() for n in first}
-    second = {r["dataset"]: r for r in ingest(lake, contracts)}
+    second = {r.dataset: r for r in ingest(lake, contracts)}
     yield {"lake": lake, "contracts": contracts, "first": first, "second": second, "versions": versions}
     mp.undo()
 
@@ -121,7 +122,7 @@ def quarantined(lake: Storage, name: str) -> pl.DataFrame:
 def test_images_land_with_their_size_checksum_and_dimensions(content_lake: dict) -> None:
     lake: Storage = content_lake["lake"]
     result = content_lake["first"]["digits"]
-    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (DIGITS + 3, DIGITS + 1, 2)
+    assert (result.rows_in, result.rows_out, result.rows_quarantined) == (DIGITS + 3, DIGITS + 1, 2)
     table = raw(lake, "digits")
     assert table.height == DIGITS + 1
     assert set(table.columns) >= {"path", "uri", "size", "sha256", "content_type", "width", "height"}
@@ -215,7 +216,7 @@ def test_a_corpus_lands_one_row_per_json_lines_record(content_lake: dict) -> Non
 def test_rerunning_ingests_nothing_twice(content_lake: dict) -> None:
     lake: Storage = content_lake["lake"]
     for name, result in content_lake["second"].items():
-        assert (result["files_new"], result["files_changed"], result["rows_in"]) == (0, 0, 0), name
+        assert (result.files_new, result.files_changed, result.rows_in) == (0, 0, 0), name
         assert DeltaTable(lake.uri("raw", name)).version() == content_lake["versions"][name], name
     assert raw(lake, "digits")["path"].is_unique().all()
     assert quarantined(lake, "digits").height == 2
@@ -232,7 +233,7 @@ def test_a_redelivered_image_replaces_its_row(spark: SparkSession, lake: Storage
 
     [result] = ingest(lake, contracts)
 
-    assert (result["files_new"], result["files_changed"], result["rows_in"]) == (0, 1, 1)
+    assert (result.files_new, result.files_changed, result.rows_in) == (0, 1, 1)
     table = raw(lake, "digits")
     assert table["path"].to_list() == [f"digits/digit_{i:04d}.png" for i in range(3)]
     changed = table.filter(pl.col("path") == "digits/digit_0001.png").row(0, named=True)
@@ -287,7 +288,7 @@ def test_images_on_s3_land_with_s3_uris(
 
     [result] = ingest(s3_lake, contracts)
 
-    assert (result["rows_in"], result["rows_out"], result["rows_quarantined"]) == (4, 3, 1)
+    assert (result.rows_in, result.rows_out, result.rows_quarantined) == (4, 3, 1)
     options = {**s3_lake.delta_options, **s3_env.env()}
     table = pl.read_delta(s3_lake.uri("raw", "digits"), storage_options=options).sort("path")
     bucket, _, _ = s3_lake.root[len("s3://") :].partition("/")
@@ -301,4 +302,4 @@ def test_images_on_s3_land_with_s3_uris(
     assert bad.select("_source_file", "_reasons").rows() == [
         (s3_lake.uri("landing", "digits", "cut_short.png"), ["unreadable_image"])
     ]
-    assert ingest(s3_lake, contracts)[0]["files_new"] == 0  # known by their ETags
+    assert ingest(s3_lake, contracts)[0].files_new == 0  # known by their ETags
