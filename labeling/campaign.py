@@ -27,7 +27,7 @@ from labeling.backends import Backend, open_backend
 from labeling.collect import BatchSync
 from labeling.content import content_rows
 from labeling.content import pin as pin_content
-from labeling.export import evaluate, export_training_set, final_labels
+from labeling.export import evaluate, export_training_set, final_labels, region_labels
 from labeling.planner import CampaignError, RoundResult, default_features
 from labeling.report import CampaignStatus, compute_status
 from labeling.spec import BackendSpec, Budget, CampaignSpec, ContentSpec, SimulatedBackendSpec
@@ -255,8 +255,11 @@ class Campaign:
 
     # ------------------------------------------------------------------------------- export
     def final_labels(self) -> DataFrame:
-        """One label per item: the human consensus where humans labelled it, else the machine label."""
+        """One label per item: the human consensus where humans labelled it, else the machine label (a span
+        or box campaign: the regions most of an item's annotators drew, ``labeling.export``)."""
         spec = self.state().spec
+        if spec.structured:
+            return region_labels(self.spark, spec, self.store)
         if spec.consensus == "cleanlab":
             items = load_labelled(self.spark, self.storage, spec, self.store).items
         else:

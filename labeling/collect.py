@@ -5,8 +5,9 @@ Sync appends only annotations whose key is not stored yet, with the app transact
 ``label:<campaign>:<batch>`` = annotations committed, so a re-run after a crash or a backend outage
 neither loses nor double-counts a label. Where the backend lets people edit or delete answers, closed
 batches are pulled too and the changes land as new label versions (history kept). Closing a batch by
-hand syncs what came back, withdraws the unanswered tasks from the backend, bills only answered items
-and returns the rest to the pool.
+hand syncs what came back, withdraws the unanswered tasks from the backend, bills only the answers given
+(one per item and annotator, however many spans or boxes it holds; an answer marking no region counts)
+and returns the unanswered items to the pool.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import TYPE_CHECKING
 import pyarrow.compute as pc
 
 from labeling.planner import CampaignError
+from labeling.regions import item_consensus, region_summary
 from labeling.spec import CampaignSpec
 from labeling.state import Batch, CampaignState
 from labeling.store import HUMAN, Event
-from labeling.sync import closed_payload, label_rows, new_annotations
+from labeling.sync import answered, closed_payload, label_rows, new_annotations
 
 if TYPE_CHECKING:
     from labeling.campaign import Campaign
@@ -118,15 +120,18 @@ def close_batch(campaign: Campaign, batch_id: str, reason: str = "closed by hand
         stopped = {}
     human = campaign.store.human_labels()
     mine = human.filter(pc.equal(human["batch_id"], batch_id))
-    labelled = set(mine["example_id"].to_pylist())
+    labelled = set(mine["example_id"].to_pylist())  # an answer with no regions answers the item too
+    answers = answered(mine)  # per (item, annotator), however many regions: what is billed
     payload = {
-        "annotations": mine.num_rows,
-        "billed_annotations": mine.num_rows,
+        "annotations": answers,
+        "billed_annotations": answers,
         "labelled_items": len(labelled),
         "unlabelled_items": sorted(set(batch.ids) - labelled),
         "reason": reason,
         **stopped,
     }
+    if state.spec.structured:
+        payload |= region_summary(mine, item_consensus(mine))
     campaign.record(
         campaign.context("close"),
         state.spec,

@@ -22,8 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.table import Table as RichTable
 
+from labeling.regions import ItemConsensus, item_consensus, region_summary
 from labeling.spec import CampaignSpec, LabelStudioBackendSpec
 from labeling.state import CampaignState
+from labeling.sync import answered
 
 UNLIMITED = 10**18
 
@@ -96,6 +98,9 @@ class CampaignStatus:
     saving_pct: float
     coverage: float  # share of the pool with a label (human or machine)
     backend_url: str | None = None  # where people label (the Label Studio project)
+    regions: int | None = None  # span and box campaigns: regions people drew (None for classes)
+    agreed_regions: int | None = None  # of those, the consensus: regions most of an item's annotators drew
+    unanimous_items: int | None = None  # answered items every annotator answered alike
 
     @property
     def state(self) -> str:
@@ -134,10 +139,21 @@ def human_consensus_counts(human: pa.Table, n_labels: int) -> list[int]:
     return counts
 
 
-def class_status(state: CampaignState, human: pa.Table) -> list[ClassStatus]:
-    """Per label: human and machine items, and the machine labels' measured accuracy with its bound."""
+def region_counts(items: list[ItemConsensus], labels: tuple[str, ...]) -> list[int]:
+    """Human-labelled items per label in a span or box campaign: items whose consensus has such a region."""
+    return [sum(any(r.label == label for r in i.regions) for i in items) for label in labels]
+
+
+def class_status(
+    state: CampaignState, human: pa.Table, items: list[ItemConsensus] | None = None
+) -> list[ClassStatus]:
+    """Per label: human and machine items, and the machine labels' measured accuracy with its bound
+    (``items``: the region consensus of a span or box campaign, whose items count per region label)."""
     spec = state.spec
-    humans = human_consensus_counts(human, len(spec.labels))
+    if items is None:
+        humans = human_consensus_counts(human, len(spec.labels))
+    else:
+        humans = region_counts(items, spec.labels)
     calibration = (state.latest_training() or {}).get("calibration") or {}
     out = []
     for index, label in enumerate(spec.labels):
@@ -184,7 +200,10 @@ def backend_url(state: CampaignState) -> str | None:
 
 
 def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
+    """The figures of ``status``. Money counts answers (one per item and annotator, however many spans
+    or boxes it holds); a span or box campaign adds its regions and their consensus."""
     spec = state.spec
+    items = item_consensus(human) if spec.structured else None
     human_ids = set(human["example_id"].to_pylist())
     in_flight = len(state.in_flight - human_ids)
     machine = state.machine_labelled
@@ -202,8 +221,7 @@ def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
     spent_annotations = 0
     for batch in state.batches.values():
         if batch.is_open:
-            in_batch = pc.equal(human["batch_id"], batch.batch_id)
-            spent_annotations += int(pc.sum(in_batch).as_py() or 0)
+            spent_annotations += answered(human.filter(pc.equal(human["batch_id"], batch.batch_id)))
         else:
             spent_annotations += batch.annotations_charged
     spent = spent_annotations * cost
@@ -222,7 +240,7 @@ def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
         target_accuracy=spec.target_accuracy,
         pool_size=spec.pool_size,
         human_items=len(human_ids),
-        human_annotations=human.num_rows,
+        human_annotations=answered(human),
         machine_items=machine,
         in_flight=in_flight,
         left=left,
@@ -237,7 +255,7 @@ def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
         machine_accuracy_lower_bound=min(bounds) if bounds else None,
         machine_accuracy_measured_on=min(measured_on, default=0),
         confidence_level=spec.confidence_level,
-        classes=class_status(state, human),
+        classes=class_status(state, human, items),
         currency=spec.budget.currency,
         cost_per_item=spec.human_cost_per_item,
         spent=spent,
@@ -249,7 +267,13 @@ def compute_status(state: CampaignState, human: pa.Table) -> CampaignStatus:
         saving_pct=100.0 * saving / all_human if all_human else 0.0,
         coverage=(len(human_ids) + machine) / spec.pool_size if spec.pool_size else 0.0,
         backend_url=backend_url(state),
+        **({} if items is None else _region_fields(human, items)),
     )
+
+
+def _region_fields(human: pa.Table, items: list[ItemConsensus]) -> dict[str, int]:
+    summary = region_summary(human, items)
+    return {k: summary[k] for k in ("regions", "agreed_regions", "unanimous_items")}
 
 
 def render_status(status: CampaignStatus) -> RichTable:
@@ -268,6 +292,17 @@ def render_status(status: CampaignStatus) -> RichTable:
     rows = [
         ("pool", f"{status.pool_size:,}"),
         ("labelled by humans", f"{status.human_items:,} items ({status.human_annotations:,} annotations)"),
+        *(
+            []
+            if status.regions is None
+            else [
+                (
+                    "regions drawn",
+                    f"{status.regions:,} ({status.agreed_regions:,} agreed by most annotators; "
+                    f"{status.unanimous_items:,} items answered alike by all)",
+                )
+            ]
+        ),
         ("labelled by machine", f"{status.machine_items:,} items"),
         ("with annotators now", f"{status.in_flight:,}"),
         ("left", f"{status.left:,}"),

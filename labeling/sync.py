@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from labeling.backends.base import Annotation, Progress
+from labeling.regions import NO_REGIONS
 from labeling.spec import CampaignSpec
 from labeling.state import Batch
 from labeling.store import HUMAN, REVISION, STRUCTURE_FIELDS, annotation_identity, utc_now
@@ -39,13 +40,14 @@ def new_annotations(
     for row in history.to_pylist():
         latest[annotation_identity(row["annotation_key"])] = row
     candidates = [a for a in progress.annotations if a.example_id in members]
-    unknown = [a for a in candidates if a.label not in spec.labels and a.key not in latest]
+    answers = answer_labels(spec)
+    unknown = [a for a in candidates if a.label not in answers and a.key not in latest]
     notes = list(progress.notes) + [
         f"item {a.example_id}: label {a.label!r} is not in the label set" for a in unknown
     ]
     fresh, updated = [], 0
     for a in candidates:
-        if a.label not in spec.labels:
+        if a.label not in answers:
             continue
         if a.key not in latest:
             fresh.append(a)
@@ -101,6 +103,11 @@ def _number(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
+def answer_labels(spec: CampaignSpec) -> set[str]:
+    """What an answer may say: a label of the set or, where an answer is a set of regions, none."""
+    return set(spec.labels) | ({NO_REGIONS} if spec.structured else set())
+
+
 def answered(human: pa.Table) -> int:
     """Answers given, as billed: one per (item, annotator), however many spans or boxes it holds."""
     return len(set(zip(human["example_id"].to_pylist(), human["annotator_id"].to_pylist(), strict=True)))
@@ -117,7 +124,7 @@ def label_rows(spec: CampaignSpec, batch: Batch, annotations: list[Annotation]) 
                 "campaign": spec.name,
                 "example_id": a.example_id,
                 "label": a.label,
-                "label_index": spec.label_index(a.label),
+                "label_index": None if a.label == NO_REGIONS else spec.label_index(a.label),
                 "source": HUMAN,
                 "annotator_id": a.annotator_id,
                 "confidence": a.confidence,
@@ -139,7 +146,7 @@ def label_rows(spec: CampaignSpec, batch: Batch, annotations: list[Annotation]) 
 def closed_payload(progress: Progress, batch: Batch, spec: CampaignSpec, annotations: int) -> dict[str, Any]:
     """What a completed batch records; its unlabelled items (skipped, failed) return to the pool."""
     members = set(batch.ids)
-    labelled = {a.example_id for a in progress.annotations if a.label in spec.labels}
+    labelled = {a.example_id for a in progress.annotations if a.label in answer_labels(spec)}
     return {
         "annotations": annotations,
         "labelled_items": len(labelled & members),

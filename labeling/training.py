@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from labeling import pool, quality
@@ -56,6 +57,7 @@ def load_labelled(
     """Consensus labels of every human-labelled item (CROWDLAB when asked and items have several
     annotations: it needs out-of-sample model probabilities, fitted here on the majority labels)."""
     human = store.human_labels()
+    human = human.filter(pc.is_valid(human["label_index"]))  # a span or box answer marking nothing: no class
     items = quality.consensus(human, "majority")
     if items.empty:
         return LabelledSet(items, np.zeros((0, len(spec.feature_columns))))

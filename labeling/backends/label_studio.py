@@ -5,7 +5,8 @@ filter) and never imported twice. A classification asks for one ``<Choices>``; a
 ``<Labels>`` over the ``<Text>`` and a box campaign ``<RectangleLabels>`` over the ``<Image>``, and each
 region of an answer comes back as its own annotation (key ``ls:<project>:<annotation>:<region>``) with
 its span (code point offsets, converted from the browser's UTF-16 ones) or box (pixels of the original
-image, from Label Studio's percentages) in ``detail``. Pre-annotations go in as predictions (``model_version``, ``score``);
+image, from Label Studio's percentages) in ``detail``; an answer submitted with nothing marked comes back
+as one ``NO_REGIONS`` annotation (key ``...:<annotation>:no-regions``). Pre-annotations go in as predictions (``model_version``, ``score``);
 validation items get none, so the humans who grade the model are not anchored by it. Lists are read
 page by page. The token comes from the environment only and is never logged.
 """
@@ -31,6 +32,7 @@ from labeling.backends.base import (
     display_text,
 )
 from labeling.content import image_url, readable, record_fields
+from labeling.regions import NO_REGIONS
 from labeling.spec import CampaignSpec, LabelStudioBackendSpec
 from labeling.state import Batch
 from lake.storage import Storage
@@ -61,6 +63,10 @@ def check_task_type(spec: CampaignSpec) -> None:
     if spec.task_type == "multi_label":
         raise BackendError(
             f"campaign {spec.name}: multi-label campaigns are not supported on Label Studio yet"
+        )
+    if spec.structured and NO_REGIONS in spec.labels:
+        raise BackendError(
+            f"campaign {spec.name}: {NO_REGIONS!r} marks an answer without regions, not a label"
         )
     if spec.task_type in REGION_TAGS and spec.content.kind != REGION_TAGS[spec.task_type][2]:
         raise BackendError(
@@ -319,9 +325,12 @@ class LabelStudioBackend(Backend):
         """One annotation per span or box of an answer, its region in ``detail`` with where it came from."""
         _, kind, _ = REGION_TAGS[self.spec.task_type]
         found, notes = [], []
-        for region in item.get("result") or []:
-            if region.get("from_name") != CONTROL or region.get("type") != kind:
-                continue
+        drawn = [
+            r for r in item.get("result") or [] if r.get("from_name") == CONTROL and r.get("type") == kind
+        ]
+        if not drawn:  # submitted with nothing marked: an answer all the same (see labeling.regions)
+            return [self._annotation(task, item, example_id, NO_REGIONS, "no-regions", None, {})], []
+        for region in drawn:
             value = region.get("value") or {}
             labels = value.get(kind) or []
             if not labels:
@@ -329,24 +338,39 @@ class LabelStudioBackend(Backend):
                     f"task {task.id}: region {region.get('id')} of annotation {item.get('id')} has no label"
                 )
                 continue
-            provenance = {"task": task.id, "annotation": item.get("id"), "region": region.get("id")}
             if kind == "labels":
                 shape = {"span": _span(str(task.data.get("text", "")), value)}
             else:
                 shape = _box(region, value)
             found.append(
-                Annotation(
-                    example_id=example_id,
-                    label=str(labels[0]),
-                    annotator_id=f"ls-user:{item.get('completed_by')}",
-                    key=f"ls:{self.project_id}:{item['id']}:{region.get('id')}",
-                    confidence=_score(region.get("score")),
-                    annotated_at=_timestamp(item.get("updated_at") or item.get("created_at")),
-                    revision=str(item.get("updated_at") or "") or None,
-                    detail=json.dumps(provenance | shape, sort_keys=True),
+                self._annotation(
+                    task, item, example_id, str(labels[0]), region.get("id"), region.get("score"), shape
                 )
             )
         return found, notes
+
+    def _annotation(
+        self,
+        task: Any,
+        item: dict[str, Any],
+        example_id: str,
+        label: str,
+        region: Any,
+        score: Any,
+        shape: dict[str, Any],
+    ) -> Annotation:
+        """One region of an answer (or its no-regions marker), keyed by project, annotation and region."""
+        provenance = {"task": task.id, "annotation": item.get("id"), "region": region}
+        return Annotation(
+            example_id=example_id,
+            label=label,
+            annotator_id=f"ls-user:{item.get('completed_by')}",
+            key=f"ls:{self.project_id}:{item['id']}:{region}",
+            confidence=_score(score),
+            annotated_at=_timestamp(item.get("updated_at") or item.get("created_at")),
+            revision=str(item.get("updated_at") or "") or None,
+            detail=json.dumps(provenance | shape, sort_keys=True),
+        )
 
 
 def _span(text: str, value: dict[str, Any]) -> dict[str, Any]:
