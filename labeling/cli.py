@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table as RichTable
@@ -21,6 +22,7 @@ from labeling.spec import (
     STRATEGIES,
     BackendSpec,
     Budget,
+    CampaignSpec,
     ColdStart,
     Consensus,
     ContentKind,
@@ -39,6 +41,11 @@ from lake.cli.common import LakeOption, console, err_console, storage_for
 
 app = typer.Typer(no_args_is_help=True, help="Labelling campaigns: active learning and auto-labelling.")
 Name = Annotated[str, typer.Argument(help="Campaign name (lower-case letters, digits, - and _)")]
+
+
+def _default(model: type[BaseModel], field: str) -> Any:
+    """A spec field's default, so an option's default is the spec's and stated only there."""
+    return model.model_fields[field].default
 
 
 def _split(value: str | None) -> list[str]:
@@ -73,7 +80,7 @@ def _backend_spec(
     if backend == "simulated":
         if not truth_column:
             raise typer.BadParameter("the simulated backend needs --truth-column")
-        levels = tuple(float(v) for v in _split(noise)) or (0.0,)
+        levels = tuple(float(v) for v in _split(noise)) or _default(SimulatedBackendSpec, "annotator_noise")
         return SimulatedBackendSpec(truth_column=truth_column, annotator_noise=levels)
     if backend == "label_studio":
         if not ls_url:
@@ -103,14 +110,14 @@ def create(
     id_column: Annotated[str, typer.Option(help="Unique item id column")] = "example_id",
     display_kind: Annotated[
         str, typer.Option(help="text (one column), image (a lake path or URI column) or record (several)")
-    ] = "text",
+    ] = _default(ContentSpec, "kind"),
     task_type: Annotated[
         str,
         typer.Option(
             help="classification, multi_label (Ground Truth), named_entity (spans of a text) "
             "or bounding_box (boxes on an image)"
         ),
-    ] = "classification",
+    ] = _default(CampaignSpec, "task_type"),
     content_table: Annotated[
         str | None,
         typer.Option(help="Table holding the --display columns, e.g. cleaned/flights (default: --source)"),
@@ -125,7 +132,9 @@ def create(
             help="Show a code by its name: COLUMN=ZONE/TABLE:KEY:VALUE, e.g. carrier=cleaned/airlines:carrier:name"
         ),
     ] = None,
-    instructions: Annotated[str, typer.Option(help="What annotators are asked (shown with every task)")] = "",
+    instructions: Annotated[
+        str, typer.Option(help="What annotators are asked (shown with every task)")
+    ] = _default(CampaignSpec, "instructions"),
     label_description: Annotated[
         list[str] | None, typer.Option(help="LABEL=hint shown on that choice (repeatable)")
     ] = None,
@@ -156,32 +165,48 @@ def create(
         str | None, typer.Option(help="Ground Truth: SageMaker execution role ARN")
     ] = None,
     gt_workteam_arn: Annotated[str | None, typer.Option(help="Ground Truth: work team ARN")] = None,
-    gt_region: Annotated[str, typer.Option(help="Ground Truth: AWS region")] = "us-east-1",
+    gt_region: Annotated[str, typer.Option(help="Ground Truth: AWS region")] = _default(
+        GroundTruthBackendSpec, "region"
+    ),
     gt_price: Annotated[
         float | None, typer.Option(help="Ground Truth: USD per task (public workforce)")
     ] = None,
-    strategy: Annotated[str, typer.Option(help=f"One of {', '.join(STRATEGIES)}")] = "hybrid",
-    cold_start: Annotated[
-        str, typer.Option(help="First batch: stratified, diverse or random")
-    ] = "stratified",
-    batch_size: Annotated[int, typer.Option(help="Items per batch sent to humans")] = 100,
+    strategy: Annotated[str, typer.Option(help=f"One of {', '.join(STRATEGIES)}")] = _default(
+        CampaignSpec, "strategy"
+    ),
+    cold_start: Annotated[str, typer.Option(help="First batch: stratified, diverse or random")] = _default(
+        CampaignSpec, "cold_start"
+    ),
+    batch_size: Annotated[int, typer.Option(help="Items per batch sent to humans")] = _default(
+        CampaignSpec, "batch_size"
+    ),
     budget_items: Annotated[int | None, typer.Option(help="At most this many items to humans")] = None,
     budget_money: Annotated[
         float | None, typer.Option(help="At most this much money on human labels")
     ] = None,
-    cost_per_label: Annotated[float, typer.Option(help="Price of one human annotation")] = 0.08,
-    target_accuracy: Annotated[float, typer.Option(help="Machine labels must reach this accuracy")] = 0.95,
-    confidence_level: Annotated[float, typer.Option(help="...proven at this confidence")] = 0.95,
+    cost_per_label: Annotated[float, typer.Option(help="Price of one human annotation")] = _default(
+        Budget, "cost_per_label"
+    ),
+    target_accuracy: Annotated[
+        float, typer.Option(help="Machine labels must reach this accuracy")
+    ] = _default(CampaignSpec, "target_accuracy"),
+    confidence_level: Annotated[float, typer.Option(help="...proven at this confidence")] = _default(
+        CampaignSpec, "confidence_level"
+    ),
     validation_fraction: Annotated[
         float, typer.Option(help="Random share of each batch kept to grade the model")
-    ] = 0.2,
-    annotators: Annotated[int, typer.Option(help="Annotators per item")] = 1,
-    consensus: Annotated[str, typer.Option(help="majority or cleanlab")] = "majority",
+    ] = _default(CampaignSpec, "validation_fraction"),
+    annotators: Annotated[int, typer.Option(help="Annotators per item")] = _default(
+        CampaignSpec, "annotators_per_item"
+    ),
+    consensus: Annotated[str, typer.Option(help="majority or cleanlab")] = _default(
+        CampaignSpec, "consensus"
+    ),
     model: Annotated[
         str, typer.Option(help="logistic_regression, gradient_boosting or random_forest")
-    ] = "logistic_regression",
+    ] = _default(ModelSpec, "kind"),
     no_autolabel: Annotated[bool, typer.Option("--no-autolabel", help="Humans label everything")] = False,
-    seed: Annotated[int, typer.Option(help="Seed for sampling and models")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for sampling and models")] = _default(CampaignSpec, "seed"),
     lake: LakeOption = None,
 ) -> None:
     """Define a campaign on a pinned version of a lake table and set up its backend project."""
