@@ -6,9 +6,10 @@ both commits carry app transactions, so the re-run completes the target without 
 quarantine. Accounting is checked against the staged Parquet footers (what will actually be
 committed), not against the plan that produced them.
 
-Rows are staged either as two frames (``publish``) or, when both sides come from one frame, in one
-Spark write split by outcome (``stage_split``, then ``commit_staged``): one scan of the input writes
-the accepted rows into the target and the rejected rows, moved afterwards, into quarantine.
+What a run commits is one ``Publication`` (target and quarantine tables, row accounting, lineage
+tags, metrics). Rows are staged either as two frames (``publish``) or, when both sides come from one
+frame, in one Spark write split by outcome (``stage_split``, then ``commit_staged``): one scan of the
+input writes the accepted rows into the target and the rejected rows, moved afterwards, into quarantine.
 
 A run whose Spark driver JVM died commits nothing more: the JVM is checked right before each
 commit (the Python driver outlives a killed JVM, and delta-rs commits without it). A staged write
@@ -22,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -67,6 +68,28 @@ class Target:
     remove: tuple[str, ...] = ()  # current files the commit drops (their rows are re-staged or replaced)
 
 
+@dataclass(frozen=True)
+class Publication:
+    """What a run commits, and what its commits say about it.
+
+    ``counts`` must balance and match the staged files. ``quarantined_before`` counts rejected rows a
+    killed earlier attempt already committed (they are in ``counts`` but not staged again).
+    ``output_facets`` (quality, column lineage) describe the target for the run's lineage events.
+    ``metrics`` are committed in the target's tags and written to the metrics table for the version
+    this run created (none when the commit was skipped as already done: that version's metrics are
+    its own run's)."""
+
+    target: Target
+    counts: RowCounts
+    inputs: tuple[InputRef, ...]
+    contract: ContractRef | None
+    quarantine: Target | None = None
+    stage_tags: StageTags | None = None
+    quarantined_before: int = 0
+    output_facets: Mapping[str, Any] = field(default_factory=dict)
+    metrics: tuple[Metric, ...] = ()
+
+
 @dataclass
 class Published:
     target: CommitResult | None
@@ -95,47 +118,18 @@ def quarantine_target(
 
 
 def publish(
-    run: JobRun,
-    *,
-    target: Target,
-    rows: DataFrame,
-    quarantine: Target | None,
-    rejected: DataFrame | None,
-    counts: RowCounts,
-    inputs: Sequence[InputRef],
-    contract: ContractRef | None,
-    stage_tags: StageTags | None = None,
-    quarantined_before: int = 0,
-    output_facets: Mapping[str, Any] | None = None,
-    metrics: Sequence[Metric] = (),
+    run: JobRun, publication: Publication, rows: DataFrame, rejected: DataFrame | None = None
 ) -> Published:
-    """Stage both frames, verify ``counts`` against the staged files, commit quarantine then target.
-
-    ``quarantined_before`` counts rejected rows a killed earlier attempt already committed (they
-    are in ``counts`` but filtered out of ``rejected``). ``output_facets`` (quality, column
-    lineage) describe the target for the run's lineage events. ``metrics`` are committed in the target's
-    tags and written to the metrics table for the version this run created (none when the commit was
-    skipped as already done: that version's metrics are its own run's)."""
+    """Stage both frames, verify the counts against the staged files, commit quarantine then target
+    (``rejected`` leaves out the rows an earlier attempt committed to quarantine)."""
+    target, quarantine, counts = publication.target, publication.quarantine, publication.counts
     _check_balanced(target, counts)
     staged_q = None
     if quarantine is not None and rejected is not None:
-        expected_q = counts.rows_quarantined - quarantined_before
+        expected_q = counts.rows_quarantined - publication.quarantined_before
         staged_q = quarantine.table.stage(rejected, quarantine.partition_by, run.run.run_id, expected_q)
     staged_t = target.table.stage(rows, target.partition_by, run.run.run_id, counts.rows_out)
-    return commit_staged(
-        run,
-        target=target,
-        staged=staged_t,
-        quarantine=quarantine if staged_q is not None else None,
-        staged_quarantine=staged_q,
-        counts=counts,
-        inputs=inputs,
-        contract=contract,
-        stage_tags=stage_tags,
-        quarantined_before=quarantined_before,
-        output_facets=output_facets,
-        metrics=metrics,
-    )
+    return commit_staged(run, publication, staged_t, staged_q)
 
 
 def stage_split(
@@ -174,22 +168,12 @@ def _check_balanced(target: Target, counts: RowCounts) -> None:
 
 
 def commit_staged(
-    run: JobRun,
-    *,
-    target: Target,
-    staged: StagedWrite,
-    quarantine: Target | None,
-    staged_quarantine: StagedWrite | None,
-    counts: RowCounts,
-    inputs: Sequence[InputRef],
-    contract: ContractRef | None,
-    stage_tags: StageTags | None = None,
-    quarantined_before: int = 0,
-    output_facets: Mapping[str, Any] | None = None,
-    metrics: Sequence[Metric] = (),
+    run: JobRun, publication: Publication, staged: StagedWrite, staged_quarantine: StagedWrite | None = None
 ) -> Published:
-    """Check ``counts`` against the staged files, then commit quarantine first and the target second
-    (the parameters as for ``publish``)."""
+    """Check the counts against the staged files, then commit quarantine first and the target second
+    (quarantine only when rejected rows were staged)."""
+    target, quarantine, counts = publication.target, publication.quarantine, publication.counts
+    quarantined_before, metrics = publication.quarantined_before, publication.metrics
     _check_balanced(target, counts)
     staged_t, staged_q = staged, staged_quarantine
     written_q = staged_q.rows if staged_q else 0
@@ -200,10 +184,10 @@ def commit_staged(
             "nothing was committed"
         )
     tags = run.run.tags(
-        inputs=inputs,
+        inputs=publication.inputs,
         rows=counts,
-        contract=contract,
-        stage=stage_tags,
+        contract=publication.contract,
+        stage=publication.stage_tags,
         metrics=as_tag(metrics) if metrics else None,
     )
     written = tags.as_dict()
@@ -249,7 +233,7 @@ def commit_staged(
         result_t.version,
         target.schema,
         rows=result_t.rows,
-        **(output_facets or {}),
+        **publication.output_facets,
     )
     log.info(
         "%s v%s: %d in, %d out, %d quarantined",

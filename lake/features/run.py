@@ -26,7 +26,7 @@ from lake.features.spec import (
     save_spec,
 )
 from lake.paths import contracts_dir
-from lake.publish import Target, publish
+from lake.publish import Publication, Target, publish
 from lake.quality.metrics import Metric, backfill_metrics
 from lake.runtime import JobRun
 from lake.spark import persist_on_disk
@@ -164,9 +164,8 @@ def build(
             current = target.version()
             sequence = 0 if current is None else current + 1
             write_mode: WriteMode = "append" if mode == "incremental" else "overwrite"
-            published = publish(
-                run,
-                target=Target(
+            publication = Publication(
+                Target(
                     target,
                     arrow_schema_of(out.schema),
                     write_mode,
@@ -174,11 +173,8 @@ def build(
                     app_transactions=(AppTransaction(f"featurize:{target.name}", sequence),),
                     description=spec.description,
                 ),
-                rows=out,
-                quarantine=None,
-                rejected=None,
                 counts=counts,
-                inputs=refs,
+                inputs=tuple(refs),
                 contract=ContractRef(spec.name, spec.fingerprint),
                 stage_tags=FeatureTags(
                     mode=mode,
@@ -194,8 +190,9 @@ def build(
                         spec, {d: Table(run.storage, "cleaned", d).uri for d in spec.inputs}
                     )
                 },
-                metrics=_metrics(spec, counts, excluded, balance),
+                metrics=tuple(_metrics(spec, counts, excluded, balance)),
             )
+            published = publish(run, publication, out)
         finally:
             inputs.unpersist()
     finally:

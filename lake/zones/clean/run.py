@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from lake.contracts import Contract, ReferenceRule
-from lake.publish import Target, commit_staged, quarantine_target, stage_split
+from lake.publish import Publication, Target, commit_staged, quarantine_target, stage_split
 from lake.quality.metrics import Metric, backfill_metrics, find_anomalies, history, report_metrics
 from lake.quality.rules import ReferenceLookup
 from lake.quality.validate import (
@@ -150,14 +150,11 @@ def clean_dataset(
             log.warning("anomaly: %s", anomaly.message)
         metrics += [Metric("anomaly", a.subject or a.metric, a.value) for a in anomalies]
         metrics += [Metric("dataset_rule_passed", o.name, float(o.passed)) for o in outcomes]
-        published = commit_staged(
-            run,
-            target=target,
-            staged=staged,
+        publication = Publication(
+            target,
             quarantine=rejects,
-            staged_quarantine=staged_rejects,
             counts=RowCounts(report.rows, report.rows_out, report.quarantined),
-            inputs=inputs,
+            inputs=tuple(inputs),
             contract=ContractRef(contract.name, contract.fingerprint),
             stage_tags=CleanTags(
                 raw_version=raw_version,
@@ -170,8 +167,9 @@ def clean_dataset(
             ),
             quarantined_before=report.quarantined if quarantine_done else 0,
             output_facets={"quality": report.as_dict(), "column_lineage": column_lineage(contract, raw.uri)},
-            metrics=metrics,
+            metrics=tuple(metrics),
         )
+        published = commit_staged(run, publication, staged, staged_rejects)
     except Exception:
         cleaned.discard(staged)  # never committed: remove the files now rather than leave orphans
         quarantine.discard(staged_rejects)

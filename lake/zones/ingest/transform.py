@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lake.contracts.model import CONTENT_FIELDS, Contract
+from lake.quality.names import MALFORMED_RECORD, UNDECODABLE_RECORD, UNREADABLE_IMAGE
 from lake.quality.rules import FAILED_RULES
 from lake.zones.common import (
     CORRUPT,
@@ -52,10 +53,6 @@ BLOCK = "_block"
 # that does not decode); NULL for records read from CSV, JSON lines or Parquet.
 REJECT_REASON = "_reject_reason"
 RECORD_NUMBER = "_record_number"
-# The rules a landed record breaks: it does not parse, does not decode, or is an image that does not.
-MALFORMED_RECORD = "malformed_record"
-UNDECODABLE_RECORD = "undecodable_record"
-UNREADABLE_IMAGE = "unreadable_image"
 # Read CSV bytes one-to-one as characters: delimiters, quotes and line ends are ASCII in every
 # supported encoding, so records split the same, and each field's exact bytes can be decoded in SQL.
 BYTES_AS_TEXT = "ISO-8859-1"
