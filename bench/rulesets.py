@@ -213,12 +213,12 @@ def _contract_rule(rule: Rule) -> dict[str, Any]:
 
 
 def synthetic_contract(n: int) -> Contract:
-    """flights.yaml with the first ``n`` rules, every column nullable, no keys and no dataset rules."""
+    """flights.yaml with the first ``n`` rules, every column nullable and no dataset rules; its keys
+    stay (clean quarantines duplicates, the hand-written job drops them)."""
     source = contracts_dir() / "flights.yaml"
     document = yaml.safe_load(source.read_text())
     for column in document["columns"]:
         column["nullable"] = True
-    document.pop("keys", None)
     document["rules"] = [_contract_rule(r) for r in rule_set(n)]
     document["dataset_rules"] = []
     return parse_contract(yaml.safe_dump(document), f"bench:flights_{n}_rules.yaml")
@@ -276,3 +276,46 @@ def ge_expectations(rules: list[Rule]) -> list[Any]:
         else:
             out.append(gxe.ExpectColumnValuesToNotBeNull(column=rule.column, meta=meta))
     return out
+
+
+def passes(rules: list[Rule]) -> Any:
+    """The hand-written filter: a row passes when no rule fails (a NULL passes every rule but not null),
+    written as a Spark user would, straight from the rule list."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    def ok(rule: Rule) -> Any:
+        value = F.col(rule.column)
+        if rule.kind == "not_null":
+            return value.isNotNull()
+        if rule.kind == "range":
+            check = value.between(F.lit(rule.low), F.lit(rule.high))
+        elif rule.kind == "allowed":
+            check = value.isin(list(rule.values))
+        else:
+            check = value.cast("string").rlike(rule.pattern)
+        return F.coalesce(check, F.lit(True))
+
+    return reduce(lambda a, b: a & b, [ok(r) for r in rules])
+
+
+def soda_checks(rules: list[Rule], table: str) -> str:
+    """The same rules as SodaCL: one check per rule whose metric is that rule's failing-row count.
+
+    ``missing_count`` counts NULLs (not null); ``invalid_count`` with the rule's own validity (``valid
+    min``/``valid max``, ``valid values``, ``valid regex``) counts non-NULL values that fail it, which is
+    how lakeprep and the other peers treat NULL in a range, set or pattern rule."""
+    checks: list[Any] = []
+    for rule in rules:
+        if rule.kind == "not_null":
+            checks.append({f"missing_count({rule.column}) = 0": {"name": rule.name}})
+            continue
+        if rule.kind == "range":
+            valid: dict[str, Any] = {"valid min": rule.low, "valid max": rule.high}
+        elif rule.kind == "allowed":
+            valid = {"valid values": list(rule.values)}
+        else:
+            valid = {"valid regex": rule.pattern}
+        checks.append({f"invalid_count({rule.column}) = 0": {"name": rule.name, **valid}})
+    return yaml.safe_dump({f"checks for {table}": checks}, sort_keys=False)

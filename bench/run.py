@@ -66,51 +66,6 @@ def _medians(runs: list[dict[str, Any]], tier: str, **keys: Any) -> dict[str, fl
     }
 
 
-def measure_validation(plan: Plan) -> dict[str, Any]:
-    lake = validation.prepare_lake(plan.validation_size)
-    runs = []
-    for repeat in range(max(plan.validation_repeats, plan.peer_repeats)):
-        for rules in plan.rule_counts:
-            chosen = tuple(
-                t
-                for t in validation.TIERS
-                if (repeat < plan.peer_repeats or t not in ("pandera", "great_expectations"))
-                and (
-                    repeat < plan.validation_repeats
-                    or t in ("lakeprep_validate", "pandera", "great_expectations")
-                )
-            )
-            for tier in _rotate(chosen, repeat + rules):
-                log.info("validation: %s, %d rules, repeat %d", tier, rules, repeat + 1)
-                params = {"lake": str(lake), "rules": rules, "tier": tier}
-                env = {"PANDERA_CACHE_DATAFRAME": "True"} if tier == "pandera" else None
-                runs.append(
-                    _record(tier, run_workload(f"bench.validation:{tier}", params, env=env), rules=rules)
-                )
-    summary: dict[str, Any] = {}
-    for rules in plan.rule_counts:
-        tiers = {t: _medians(runs, t, rules=rules) for t in validation.TIERS}
-        base, unit = tiers["spark_cast_write"]["seconds"], tiers["lakeprep_validate"]["seconds"]
-        summary[str(rules)] = {
-            "tiers": tiers,
-            "overhead_clean_vs_plain": ratio(tiers["lakeprep_clean"]["seconds"], base),
-            "pandera_vs_lakeprep_validate": ratio(tiers["pandera"]["seconds"], unit),
-            "ge_vs_lakeprep_validate": ratio(tiers["great_expectations"]["seconds"], unit),
-            "lakeprep_validate_vs_plain": ratio(unit, base),
-        }
-    reports = {
-        t: next((r["detail"].get("reports_failing_rows") for r in runs if r["tier"] == t), None)
-        for t in validation.TIERS
-    }
-    return {
-        "size": plan.validation_size,
-        "rows": ROWS[plan.validation_size],
-        "runs": runs,
-        "summary": summary,
-        "reports_failing_rows": reports,
-    }
-
-
 def measure_featurize(plan: Plan, earlier: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """featurize and the hand-written job per size; ``earlier`` runs (other sizes) join the summary."""
     runs = list(earlier or [])
@@ -232,7 +187,7 @@ def measure_autolabel(plan: Plan) -> dict[str, Any]:
 
 
 STEPS: dict[str, Callable[[Plan], dict[str, Any]]] = {
-    "validation": measure_validation,
+    "validation": validation.measure,
     "featurize": measure_featurize,
     "commit": measure_commit,
     "active_learning": measure_active,
@@ -291,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": describe(),
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    run_info["data"] = data.ensure(plan.sizes)
+    run_info["data"] = data.ensure(plan.sizes_for(chosen))
     run_info["data_seconds"] = time.perf_counter() - started
     previous = results / "run.json"
     if args.only and previous.exists():  # re-measuring some: keep the run, say what was measured again
