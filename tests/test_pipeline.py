@@ -17,9 +17,11 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+from lake.quality.names import DUPLICATE_KEY
 from lake.sample import nycflights13_data
 from lake.storage import Storage
 from lake.table import Table, list_tables
+from lake.zones.common import REASONS, RECORD
 from tests.support.jobs import killed_before_commit, spark_submit
 
 MONTHS = [2, 11]  # February has the 1048 mph wind reading, November the duplicate DST hour
@@ -84,7 +86,7 @@ def test_every_raw_row_is_cleaned_or_quarantined_with_reasons(pipeline: Storage)
         cleaned = delta(pipeline, "cleaned", name)
         rejected = delta(pipeline, "quarantine", name).filter(pl.col("_stage") == "clean")
         assert cleaned.height + rejected.height == raw.height, name
-        assert all(reasons for reasons in rejected["_reasons"].to_list()), name
+        assert all(reasons for reasons in rejected[REASONS].to_list()), name
         tags = DeltaTable(pipeline.uri("cleaned", name)).history(1)[0]["lakeprep"]
         assert tags["rows"] == {"in": raw.height, "out": cleaned.height, "quarantined": rejected.height}
         assert tags["inputs"][0] == {
@@ -99,10 +101,10 @@ def test_real_defects_are_caught(pipeline: Storage) -> None:
     weather = source("weather.csv")
     weather = weather[weather.month.isin(MONTHS)]
     rejected = delta(pipeline, "quarantine", "weather").filter(pl.col("_stage") == "clean")
-    reasons = [r for rs in rejected["_reasons"].to_list() for r in rs]
+    reasons = [r for rs in rejected[REASONS].to_list() for r in rs]
     assert reasons.count("wind_speed_plausible") == int((weather.wind_speed > 150).sum()) == 1
     duplicates = int(weather.duplicated(["origin", "year", "month", "day", "hour"]).sum())
-    assert reasons.count("duplicate_key") == duplicates > 0
+    assert reasons.count(DUPLICATE_KEY) == duplicates > 0
     # Warn rules count without rejecting: diverted flights stay in cleaned, flagged in the tags.
     tags = DeltaTable(pipeline.uri("cleaned", "flights")).history(1)[0]["lakeprep"]
     assert tags["rule_failures"]["known_plane"]["severity"] == "warn"
@@ -121,7 +123,7 @@ def test_types_pii_and_partitions_follow_the_contracts(pipeline: Storage) -> Non
     assert not raw_tails & set(tails.to_list())
     planes = delta(pipeline, "cleaned", "planes")
     assert len(set(tails.to_list()) & set(planes["tailnum"].to_list())) > 0  # same salt: joins still work
-    records = delta(pipeline, "quarantine", "flights")["_record"].to_list()
+    records = delta(pipeline, "quarantine", "flights")[RECORD].to_list()
     assert not any(t in r for r in records for t in list(raw_tails)[:50])
 
 
