@@ -100,6 +100,7 @@ def _load_seconds(table: Any, repeats: int) -> float:
 def workload(params: dict[str, Any]) -> dict[str, Any]:
     """Worker: build the appended table and the one-go table, measure, optimize, measure again."""
     from bench.spark import session
+    from lake.maintenance import TableOptimizer
     from lake.storage import Storage
     from lake.table import Table, arrow_schema_of
 
@@ -134,10 +135,10 @@ def workload(params: dict[str, Any]) -> dict[str, Any]:
         ]:
             out["read_seconds"][tier].append(_read_seconds(spark, table))
             out["tables_seconds"][tier].append(_tables_seconds(lake))
-    seconds, result = timed(lambda: appended.optimize.compact(spark, checkpoint=False))
+    seconds, result = timed(lambda: TableOptimizer(appended).compact(spark, checkpoint=False))
     out["optimize_seconds"] = seconds
     out["files_after"] = result.files_after
-    out["checkpoint_seconds"] = timed(appended.optimize.checkpoint)[0]
+    out["checkpoint_seconds"] = timed(TableOptimizer(appended).checkpoint)[0]
     out["load_with_checkpoint"] = _load_seconds(appended, repeats)
     for repeat in range(repeats):
         for tier, table, lake in (("optimized", appended, appended_lake), ("one_go", one_go, one_go_lake))[
@@ -153,6 +154,7 @@ def workload(params: dict[str, Any]) -> dict[str, Any]:
 def _load_growth(spark: Any, scratch: Any, repeats: int) -> dict[str, dict[str, float]]:
     """Snapshot load at 50 / 100 / 200 commits: replaying the whole log, and from a checkpoint at
     the last commit (which should not grow with the commits)."""
+    from lake.maintenance import TableOptimizer
     from lake.storage import Storage
 
     growth: dict[str, dict[str, float]] = {}
@@ -160,7 +162,7 @@ def _load_growth(spark: Any, scratch: Any, repeats: int) -> dict[str, dict[str, 
         storage = Storage.resolve(str(scratch / f"growth_{commits}"))
         table = _appended_table(spark, storage, "events", 20 * commits, commits)
         without = _load_seconds(table, repeats)
-        table.optimize.checkpoint()
+        TableOptimizer(table).checkpoint()
         growth[str(commits)] = {
             "without_checkpoint": without,
             "with_checkpoint": _load_seconds(table, repeats),

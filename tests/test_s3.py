@@ -14,6 +14,7 @@ from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from lake import launch
+from lake.maintenance import vacuum
 from lake.sample import land_sample
 from lake.spark import s3a_jars
 from lake.storage import Storage
@@ -38,7 +39,7 @@ def test_table_layer_on_s3(spark: SparkSession, s3_lake: Storage, s3_env: S3Serv
     got = pl.read_delta(table.uri, storage_options={**options, **s3_env.env()}).sort("id")
     assert got["id"].to_list() == [1, 2, 3]
     assert sorted(r.id for r in table.read(spark).collect()) == [1, 2, 3]
-    orphans = set(table.vacuum(retention_hours=0, dry_run=False))
+    orphans = set(vacuum(table, retention_hours=0, dry_run=False))
     assert {a.path for a in staged.adds} <= orphans
     keys = [
         o["Key"] for o in s3_env.client().list_objects_v2(Bucket=s3_lake.root[5:].split("/")[0])["Contents"]

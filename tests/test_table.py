@@ -11,6 +11,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from lake.maintenance import vacuum
 from lake.storage import Storage
 from lake.table import Table, TableError
 
@@ -143,10 +144,10 @@ def test_a_run_killed_before_its_commit_leaves_the_table_unchanged(
     assert staged.rows == 3
     assert DeltaTable(table.uri).version() == 0
     assert pl.read_delta(table.uri).height == 2
-    orphans = set(table.vacuum(retention_hours=0, dry_run=True))
+    orphans = set(vacuum(table, retention_hours=0, dry_run=True))
     assert {a.path for a in staged.adds} <= orphans  # every file of the killed write goes
     assert not orphans & set(table.files())  # no committed file does
-    table.vacuum(retention_hours=0, dry_run=False)
+    vacuum(table, retention_hours=0, dry_run=False)
     assert not any(os.path.exists(os.path.join(table.uri, a.path)) for a in staged.adds)
     assert pl.read_delta(table.uri).height == 2
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from typer.testing import CliRunner
 
-from lake.maintenance import plan_vacuum
+from lake.maintenance import plan_vacuum, vacuum
 from lake.runtime import JobRun
 from lake.sample import land_sample
 from lake.storage import Storage
@@ -52,15 +52,15 @@ def test_a_running_write_is_kept_and_goes_once_its_run_is_over(spark: SparkSessi
         plan = plan_vacuum(table, 0)
         assert plan.files == []
         assert sorted(plan.waiting) == sorted(f"{staged.write_id}/{p}" for p in parquet_under(folder))
-        table.vacuum(retention_hours=0, dry_run=False)
+        vacuum(table, retention_hours=0, dry_run=False)
         assert parquet_under(folder)
     # The run ended (COMPLETE) without committing them: at the default retention they go, with their
     # .crc sidecars (not counted as files), and no version is added.
     version = table.version()
     expected = {f"{staged.write_id}/{p}" for p in parquet_under(folder)}
     assert any(p.name.endswith(".crc") for p in folder.rglob(".*")), "Spark writes .crc sidecars locally"
-    assert set(table.vacuum(dry_run=True)) == expected
-    assert set(table.vacuum(dry_run=False)) == expected
+    assert set(vacuum(table, dry_run=True)) == expected
+    assert set(vacuum(table, dry_run=False)) == expected
     assert not folder.exists()
     assert table.version() == version
     assert pl.read_delta(table.uri).height == 10
@@ -77,7 +77,7 @@ def test_removed_files_wait_for_the_retention_and_nothing_commits_when_nothing_g
     assert table.version() == version  # no VACUUM commits for a vacuum that removed nothing
     assert pl.read_delta(table.uri, version=0).height == 10  # time travel still works
     # Past the retention, the files version 0 referenced go (delta-rs records that vacuum).
-    assert set(table.vacuum(retention_hours=0, dry_run=False)) == first
+    assert set(vacuum(table, retention_hours=0, dry_run=False)) == first
     assert not any((Path(table.uri) / f).exists() for f in first)
     assert pl.read_delta(table.uri).height == 3
 
@@ -105,7 +105,7 @@ def test_orphans_of_a_killed_run_go_at_the_default_retention(spark: SparkSession
     assert "would remove" in listed
     assert "quarantine/airlines" not in listed  # its staged files were committed
     assert "cleaned/airlines" in listed  # no version was ever committed there: every file is an orphan
-    assert {f"{write.name}/{p}" for p in orphans} == set(Table(lake, "cleaned", "airlines").vacuum())
+    assert {f"{write.name}/{p}" for p in orphans} == set(vacuum(Table(lake, "cleaned", "airlines")))
     vacuum_cli(lake, "--apply")
     assert not cleaned_dir.exists()
     assert "nothing to vacuum" in vacuum_cli(lake)
