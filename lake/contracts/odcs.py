@@ -29,7 +29,6 @@ from open_data_contract_standard.model import (
 )
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from lake.contracts import ContractError, field_path, validation_problems
 from lake.contracts.model import (
     AllowedValuesRule,
     Column,
@@ -46,6 +45,7 @@ from lake.contracts.model import (
     Severity,
     UniqueRule,
 )
+from lake.contracts.parsing import ContractError, field_path, validation_problems
 from lake.contracts.types import TYPE_NAMES, LogicalType, logical_type
 
 API_VERSION = "v3.2.0"  # the version the open-data-contract-standard package models
