@@ -8,8 +8,11 @@ import datetime as dt
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from rich.console import Console
 
+from labeling.backends.base import BackendError
+from labeling.backends.label_studio import label_config
 from labeling.regions import NO_REGIONS, item_consensus, region_summary
 from labeling.report import compute_status, render_status
 from labeling.spec import ContentSpec, LabelStudioBackendSpec
@@ -85,3 +88,15 @@ def test_status_of_a_span_campaign_counts_answers_and_agreed_regions() -> None:
     console = Console(width=160, record=True)
     console.print(render_status(status))
     assert "4 (1 agreed by most annotators; 1 items answered alike by all)" in console.export_text()
+
+
+def test_the_no_regions_marker_cannot_be_a_label() -> None:
+    spec = spec_for(
+        ContentSpec(kind="text", columns=("text",)),
+        LabelStudioBackendSpec(url="http://ls:8080"),
+        task_type="named_entity",
+    )
+    label_config(spec)
+    clash = spec.model_copy(update={"labels": ("word", NO_REGIONS)})
+    with pytest.raises(BackendError, match=r"'\(no regions\)' marks an answer without regions, not a label"):
+        label_config(clash)
