@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 from lake.sample import land_sample
 from lake.storage import Storage
 from lake.table import Zone, list_tables
-from lake.zones.common import INGESTED_AT, RUN_ID
+from lake.zones.common import INGESTED_AT, QUARANTINED_AT, RUN_ID
 from tests.support.jobs import run_inprocess, spark_submit
 from tests.support.servers import S3Server, spark_standalone
 
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.s3, pytest.mark.slow, pytest.mark
 JOBS = ("ingest", "clean", "featurize")
 ZONES: tuple[Zone, ...] = ("raw", "cleaned", "quarantine", "features")
 # Differ between any two runs by design: which run wrote a row, and when.
-PER_RUN = {RUN_ID, INGESTED_AT, "_quarantined_at"}
+PER_RUN = {RUN_ID, INGESTED_AT, QUARANTINED_AT}
 
 
 EXECUTOR_LOG4J = """\

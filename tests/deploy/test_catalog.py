@@ -18,6 +18,7 @@ from lake.deploy.config import load_config
 from lake.paths import contracts_dir
 from lake.storage import Storage
 from lake.table import Table
+from lake.zones.common import EXTRA, INGESTED_AT, REASONS, RUN_ID, SOURCE_FILE, STAGE
 from lakeprep.cli import app
 from tests.deploy.conftest import REGION, Aws
 
@@ -64,7 +65,7 @@ def test_register_every_zone_table(
     assert descriptor["Location"] == table.uri
     # The contract's columns (with descriptions and PII flags), then lakeprep's metadata columns.
     assert descriptor["Columns"][: len(contract.glue_columns())] == contract.glue_columns()
-    assert [c["Name"] for c in descriptor["Columns"][-3:]] == ["_source_file", "_ingested_at", "_run_id"]
+    assert [c["Name"] for c in descriptor["Columns"][-3:]] == [SOURCE_FILE, INGESTED_AT, RUN_ID]
     tailnum = next(c for c in descriptor["Columns"] if c["Name"] == "tailnum")
     assert tailnum["Parameters"] == {"pii": "hash"}
     assert flights["PartitionKeys"] == contract.glue_partition_keys()
@@ -74,12 +75,12 @@ def test_register_every_zone_table(
 
     raw = catalog_table("lakeprep_test_raw", "flights")["StorageDescriptor"]["Columns"]
     assert {c["Type"] for c in raw[: len(contract.columns)]} == {"string"}
-    assert next(c for c in raw if c["Name"] == "_extra")["Type"] == "map<string,string>"
+    assert next(c for c in raw if c["Name"] == EXTRA)["Type"] == "map<string,string>"
 
     # Tables without a contract take their columns from the Delta log.
     quarantine = catalog_table("lakeprep_test_quarantine", "flights")
-    assert [k["Name"] for k in quarantine["PartitionKeys"]] == ["_stage"]
-    reasons = next(c for c in quarantine["StorageDescriptor"]["Columns"] if c["Name"] == "_reasons")
+    assert [k["Name"] for k in quarantine["PartitionKeys"]] == [STAGE]
+    reasons = next(c for c in quarantine["StorageDescriptor"]["Columns"] if c["Name"] == REASONS)
     assert reasons["Type"] == "array<string>"
 
 
