@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from labeling import collect, loop, planner, pool, quality, review, rounds
+from labeling import collect, loop, planner, pool, quality, regions, review, rounds
 from labeling.backends import Backend, open_backend
 from labeling.collect import BatchSync
 from labeling.content import content_rows
@@ -246,6 +246,8 @@ class Campaign:
 
     def annotator_agreement(self) -> pd.DataFrame:
         human = self.store.human_labels()
+        if self.state().spec.structured:  # an answer is a set of regions, compared as a whole
+            return regions.annotator_agreement(regions.item_consensus(human))
         return quality.annotator_agreement(human, quality.consensus(human))
 
     # ------------------------------------------------------------------------------- review

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
 SPAN, BOX = ("span_start", "span_end"), ("box_left", "box_top", "box_width", "box_height")
@@ -46,7 +47,12 @@ class ItemConsensus:
     example_id: str
     regions: list[AgreedRegion]
     annotators: list[str]
-    agreement: float  # share of the annotators whose regions are exactly the agreed ones
+    exact: list[str]  # the annotators whose regions are exactly the agreed ones
+
+    @property
+    def agreement(self) -> float:
+        """Share of the item's annotators who gave exactly the consensus answer."""
+        return len(self.exact) / len(self.annotators)
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -110,7 +116,7 @@ def item_consensus(human: pa.Table, min_iou: float = 0.5) -> list[ItemConsensus]
             for who in people[item]
             if all(who in g for g in groups) and all(r in kept for r in drawn if r.annotator_id == who)
         ]
-        out.append(ItemConsensus(item, agreed, sorted(people[item]), len(exact) / voters))
+        out.append(ItemConsensus(item, agreed, sorted(people[item]), sorted(exact)))
     return out
 
 
@@ -128,6 +134,29 @@ def region_summary(human: pa.Table, items: list[ItemConsensus]) -> dict[str, int
         "unanimous_items": sum(i.agreement == 1.0 for i in items),
         "items_without_regions": sum(not i.regions for i in items),
     }
+
+
+def annotator_agreement(items: list[ItemConsensus]) -> pd.DataFrame:
+    """Per annotator: answers given, items shared with others, and how often their answer was exactly
+    the consensus on those (the columns of ``labeling.quality.annotator_agreement``)."""
+    stats: dict[str, list[int]] = {}
+    for item in items:
+        for who in item.annotators:
+            answers, shared, agreed = stats.setdefault(who, [0, 0, 0])
+            many = len(item.annotators) > 1
+            stats[who] = [answers + 1, shared + many, agreed + (many and who in item.exact)]
+    return pd.DataFrame(
+        [
+            {
+                "annotator_id": who,
+                "labels": n,
+                "shared": shared,
+                "agreement": agreed / shared if shared else float("nan"),
+            }
+            for who, (n, shared, agreed) in sorted(stats.items())
+        ],
+        columns=["annotator_id", "labels", "shared", "agreement"],
+    )
 
 
 def _merged(item: str, seed: Region, group: list[Region], people: int) -> AgreedRegion:

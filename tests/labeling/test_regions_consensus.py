@@ -13,7 +13,7 @@ from rich.console import Console
 
 from labeling.backends.base import BackendError
 from labeling.backends.label_studio import label_config
-from labeling.regions import NO_REGIONS, item_consensus, region_summary
+from labeling.regions import NO_REGIONS, annotator_agreement, item_consensus, region_summary
 from labeling.report import compute_status, render_status
 from labeling.spec import ContentSpec, LabelStudioBackendSpec
 from labeling.state import CampaignState
@@ -66,6 +66,12 @@ def test_an_answer_marking_nothing_votes_against_every_region() -> None:
     assert items["t"].agreement == 1 / 3  # only b answered exactly the consensus
     assert (items["u"].regions, items["u"].agreement, items["u"].annotators) == ([], 1.0, ["a", "b"])
     assert (items["v"].regions, items["v"].agreement) == ([], 0.5)  # b's empty answer is the consensus
+    people = annotator_agreement(list(items.values()))
+    assert people.to_dict("records") == [  # exactly the consensus: a on u; b on t, u and v; c never
+        {"annotator_id": "a", "labels": 3, "shared": 3, "agreement": 1 / 3},
+        {"annotator_id": "b", "labels": 3, "shared": 3, "agreement": 1.0},
+        {"annotator_id": "c", "labels": 1, "shared": 1, "agreement": 0.0},
+    ]
     assert region_summary(HUMAN, list(items.values())) == {
         "regions": 4,
         "agreed_regions": 1,
