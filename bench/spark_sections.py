@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ SPLIT_PARTS = (
 
 
 def _target(value: float, limit: float, at_least: bool = False) -> str:
+    if math.isnan(value):
+        return "not measured in this run (time-boxed)"
     met = value >= limit if at_least else value <= limit
     sign = "≥" if at_least else "≤"
     return f"**{times(value)}** (target {sign} {limit:.2f}x: {'met' if met else 'not met'})"
@@ -147,6 +150,11 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
     ]
     growth = s["scaling"]
     scaling_ok = growth["lakeprep_clean"] <= 0.25
+    scaling = (
+        "not measured in this run (time-boxed)"
+        if math.isnan(growth["lakeprep_clean"])
+        else f"**{change(1 + growth['lakeprep_clean'])}** ({'met' if scaling_ok else 'not met'})"
+    )
     memory = at["memory_clean_vs_filter"]
     targets = [
         [
@@ -167,7 +175,7 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
             f"rules {first} → {last}",
             f"clean at {first} rules",
             "time grows ≤ 25%",
-            f"**{change(1 + growth['lakeprep_clean'])}** ({'met' if scaling_ok else 'not met'})",
+            scaling,
         ],
     ]
     split = s["split"]
@@ -203,7 +211,7 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
         [
             "1. rules scaling",
             f"clean's time from {first} to {last} rules",
-            f"**{change(1 + growth['lakeprep_clean'])}** (target ≤ +25%: {'met' if scaling_ok else 'not met'})",
+            f"{scaling}; target ≤ +25%",
         ],
         [
             "1. before (commit 28f0d43)",
@@ -214,7 +222,8 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
             "2. peers",
             f"pandera, GE, soda-core / lakeprep ({peers['rules']} rules; target ≥ 5x each)",
             ", ".join(
-                f"{times(v)} ({'met' if v >= 5 else 'not met'})" for v in peers["vs_lakeprep"].values()
+                "-" if math.isnan(v) else f"{times(v)} ({'met' if v >= 5 else 'not met'})"
+                for v in peers["vs_lakeprep"].values()
             ),
         ],
     ]
@@ -291,6 +300,18 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
         f"({secs(split['other'])}) are work the filter job does not do at all; the scan itself (read + rules + "
         f"write, {secs(split['read'] + split['rules'] + split['write'])}) is "
         f"{times((split['read'] + split['rules'] + split['write']) / filter_seconds)} the filter job's whole time.",
+        "",
+        "What the scan does beyond the filter job's, and what would close the gap where a target is missed: "
+        "(1) duplicates are found with a window (`row_number()` over the keys: a shuffle and a sort) where the "
+        "filter job's `dropDuplicates` is a hash aggregate; clean cannot drop them (each goes to quarantine "
+        "with its reason), so the lever is a cheaper way to flag them, not to skip it; "
+        "(2) the write is partitioned by outcome and by the contract's `month`, so Spark sorts "
+        "every task's rows by those columns before writing (`spark.sql.maxConcurrentOutputFileWriters` keeps "
+        "one writer per partition open instead of sorting); the filter job writes one unpartitioned set of "
+        "files; (3) the text is normalised and every cast checked (a failed cast is a rule), every column's "
+        "NULLs counted and the PII column hashed, none of which the filter job does; (4) the commit and the "
+        "rest are fixed costs per run (driver-side: footers, two Delta commits, metrics, lineage) that do not "
+        "grow with the rows, so their share falls as tables grow.",
         "",
         f"## 2. Peers on the same rules and data ({peers['rules']} rules, {result['rows']:,} rows)",
         "",
