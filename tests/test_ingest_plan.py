@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from lake.contracts import Contract, parse_contract
+from lake.quality.names import MALFORMED_RECORD, UNDECODABLE_RECORD
 from lake.quality.rules import FAILED_RULES
 from lake.zones.common import CORRUPT, EXTRA, SOURCE_FILE
-from lake.zones.ingest.landed import BlockCount, LandedFile, Probe
+from lake.zones.ingest.landed import BlockCount, LandedFile, LedgerEntry, Probe
 from lake.zones.ingest.plan import (
     CHANGED_REJECTED,
     NO_NEW_FILES,
@@ -29,9 +29,7 @@ from lake.zones.ingest.plan import (
     transactions,
 )
 from lake.zones.ingest.transform import (
-    MALFORMED_RECORD,
     UNDECODABLE,
-    UNDECODABLE_RECORD,
     block_counts,
     json_records,
     record_bases,
@@ -70,16 +68,11 @@ def asked(files: list[LandedFile], recorded: dict[str, int | None]) -> dict[str,
     return {app: recorded.get(app) for f in files for app in (f.app_id, f.content_app_id)}
 
 
-def ledger_row(file: LandedFile, status: str = "held_back", fingerprint: str = "") -> dict[str, Any]:
-    return {
-        "file": file.relative,
-        "status": status,
-        "size": file.size,
-        "checksum": file.checksum,
-        "contract": fingerprint,
-        "run_id": "run-1",
-        "reason": "new column(s) ['x']",
-    }
+def ledger_row(file: LandedFile, fingerprint: str = "") -> LedgerEntry:
+    """The ledger's row of a file an earlier run held back."""
+    return LedgerEntry(
+        file.relative, file.size, file.checksum, "held_back", "new column(s) ['x']", fingerprint, "run-1"
+    )
 
 
 def test_a_file_is_new_unchanged_or_changed_by_raws_app_transactions() -> None:

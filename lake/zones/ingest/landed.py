@@ -103,6 +103,20 @@ class Outcome:
         return f"{self.file.relative}: {self.reason or self.status}"
 
 
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A landed file's latest row in the ledger: what a run decided about which content, under which
+    contract (its fingerprint)."""
+
+    file: str
+    size: int
+    checksum: str | None
+    status: str
+    reason: str | None
+    contract: str
+    run_id: str
+
+
 def landing_uri(storage: Storage, dataset: str) -> str:
     return storage.uri(LANDING, dataset)
 

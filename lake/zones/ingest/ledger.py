@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,7 +15,7 @@ import pyarrow.compute as pc
 from lake.contracts import Contract
 from lake.storage import Storage
 from lake.table import Table
-from lake.zones.ingest.landed import Outcome
+from lake.zones.ingest.landed import LedgerEntry, Outcome
 
 LEDGER = "landing_files"
 LEDGER_SCHEMA = pa.schema(
@@ -39,13 +38,14 @@ def ledger_table(storage: Storage) -> Table:
     return Table(storage, "metrics", LEDGER)
 
 
-def ledger_entries(storage: Storage, dataset: str) -> dict[str, dict[str, Any]]:
+def ledger_entries(storage: Storage, dataset: str) -> dict[str, LedgerEntry]:
     """The latest ledger row of each landed file of ``dataset`` (a small table, read on the driver)."""
     ledger = ledger_table(storage)
     if not ledger.exists():
         return {}
     rows = ledger.to_arrow().filter(pc.equal(pc.field("dataset"), dataset)).sort_by("recorded_at")
-    return {row["file"]: row for row in rows.to_pylist()}
+    fields = LedgerEntry.__dataclass_fields__
+    return {row["file"]: LedgerEntry(**{k: row[k] for k in fields}) for row in rows.to_pylist()}
 
 
 def record_outcomes(

@@ -18,12 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from lake.contracts.model import Contract, Format
 from lake.tags import AppTransaction
 from lake.zones.common import EXTRA
-from lake.zones.ingest.landed import BlockCount, DriftReport, LandedFile, Outcome, Probe, file_format
+from lake.zones.ingest.landed import (
+    BlockCount,
+    DriftReport,
+    LandedFile,
+    LedgerEntry,
+    Outcome,
+    Probe,
+    file_format,
+)
 
 NO_NEW_FILES = "no new landed files"
 CHANGED_REJECTED = (
@@ -63,15 +71,15 @@ def file_state(landed: LandedFile, recorded: Mapping[str, int | None]) -> FileSt
     return "changed"
 
 
-def still_known(entry: Mapping[str, Any] | None, landed: LandedFile, contract: Contract) -> bool:
+def still_known(entry: LedgerEntry | None, landed: LandedFile, contract: Contract) -> bool:
     """Whether the ledger already holds this file back (or found it unreadable or empty) with the same
     content under the same contract: it is reported, not retried."""
     return (
         entry is not None
-        and entry["status"] != "ingested"
-        and entry["size"] == landed.size
-        and entry["checksum"] == landed.checksum
-        and entry["contract"] == contract.fingerprint
+        and entry.status != "ingested"
+        and entry.size == landed.size
+        and entry.checksum == landed.checksum
+        and entry.contract == contract.fingerprint
     )
 
 
@@ -95,12 +103,12 @@ class IngestPlan:
 def plan_ingest(
     files: Sequence[LandedFile],
     recorded: Mapping[str, int | None],
-    ledger: Mapping[str, Mapping[str, Any]],
+    ledger: Mapping[str, LedgerEntry],
     contract: Contract,
     raw_exists: bool,
 ) -> IngestPlan:
     """Decide each landed file from raw's app transactions (``recorded``: app id -> version, both of
-    each file's ids) and its latest ledger row (``ledger``: relative name -> row)."""
+    each file's ids) and its latest ledger row (``ledger``: by relative name)."""
     pending: list[LandedFile] = []
     changed: list[LandedFile] = []
     decided: list[Outcome] = []
@@ -112,8 +120,7 @@ def plan_ingest(
         entry = ledger.get(landed.relative)
         if entry is not None and still_known(entry, landed, contract):
             still.append(
-                f"{landed.relative}: still {entry['status'].replace('_', ' ')} since run {entry['run_id']}: "
-                f"{entry['reason']}"
+                f"{landed.relative}: still {entry.status.replace('_', ' ')} since run {entry.run_id}: {entry.reason}"
             )
             continue
         if state == "changed":
