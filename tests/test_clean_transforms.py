@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from lake.contracts import parse_contract
 from lake.quality.names import DUPLICATE_KEY, not_null_rule, type_rule
 from lake.quality.rules import FAILED_RULES
-from lake.quality.validate import flag_quarantined, measure, observe_rules, validate
+from lake.quality.validate import QUARANTINED, flag_quarantined, measure, observe_rules, validate
 from lake.zones.clean.transform import (
     all_rules,
     cast_to_contract,
@@ -121,7 +121,7 @@ def test_pii_is_hashed_with_the_salt_or_dropped_everywhere(spark: SparkSession) 
     typed = with_salt(cast_to_contract(normalize_text(frame, CONTRACT), CONTRACT), "s3cret")
     rules = all_rules(CONTRACT)
     validated = validate(flag_rows(typed, CONTRACT), rules)
-    published = validated.where(~F.col("_quarantined")).select(*published_columns(CONTRACT))
+    published = validated.where(~F.col(QUARANTINED)).select(*published_columns(CONTRACT))
     expected_hash = hashlib.sha256(b"s3cret|Ann@Example.com").hexdigest()
     expected = spark.createDataFrame(
         [(1, "A", 1.0, None, None, expected_hash)],
@@ -129,7 +129,7 @@ def test_pii_is_hashed_with_the_salt_or_dropped_everywhere(spark: SparkSession) 
     )
     assert_df_equality(published, expected, ignore_nullable=True)
 
-    first = validated.where(F.col("_quarantined")).select(quarantine_record(CONTRACT).alias("r")).first()
+    first = validated.where(F.col(QUARANTINED)).select(quarantine_record(CONTRACT).alias("r")).first()
     assert first is not None
     record = json.loads(first.r)
     assert record == {"id": "2", "code": "b", "score": "zz"}  # landed text, no phone, null email omitted

@@ -19,6 +19,7 @@ from lake.pipeline.runner import PipelineRun, Selection, StageRun, failure_reaso
 from lake.sample import land_sample
 from lake.storage import Storage
 from lake.table import Table
+from lake.zones.common import STAGE
 from lakeprep.cli import app
 
 runner = CliRunner()
@@ -190,7 +191,7 @@ def test_failed_stage_stops_the_run_and_the_next_run_resumes_there(tmp_path: Pat
     clean_tags = DeltaTable(storage.uri("cleaned", "flights")).history(1)[0]["lakeprep"]
     assert clean_tags["run_id"] == after.stages[1].run_id
     cleaned = pl.read_delta(storage.uri("cleaned", "flights"))
-    quarantined = pl.read_delta(storage.uri("quarantine", "flights")).filter(pl.col("_stage") == "clean")
+    quarantined = pl.read_delta(storage.uri("quarantine", "flights")).filter(pl.col(STAGE) == "clean")
     assert cleaned.height + quarantined.height == pl.read_delta(storage.uri("raw", "flights")).height == LIMIT
     feature_tags = DeltaTable(storage.uri("features", "flight_delay")).history(1)[0]["lakeprep"]
     assert feature_tags["run_id"] == after.stages[2].run_id

@@ -19,6 +19,7 @@ from lake.sample import land_sample
 from lake.spark import s3a_jars
 from lake.storage import Storage
 from lake.table import Table, list_tables
+from lake.zones.common import STAGE
 from tests.support.jobs import run_inprocess
 from tests.support.servers import S3Server
 
@@ -60,7 +61,7 @@ def test_ingest_and_clean_on_s3(spark: SparkSession, s3_lake: Storage) -> None:
         raw = Table(s3_lake, "raw", name)
         rejected = pl.from_arrow(Table(s3_lake, "quarantine", name).to_arrow())
         assert isinstance(rejected, pl.DataFrame)
-        assert cleaned.row_count() + rejected.filter(pl.col("_stage") == "clean").height == raw.row_count()
+        assert cleaned.row_count() + rejected.filter(pl.col(STAGE) == "clean").height == raw.row_count()
     assert {t.ref for t in list_tables(s3_lake, ["cleaned"])} == {
         "cleaned/airlines",
         "cleaned/airports",
