@@ -15,9 +15,11 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from lake.quality.names import MALFORMED_RECORD, UNDECODABLE_RECORD
 from lake.runtime import JobFailedError
 from lake.storage import Storage
 from lake.table import Table
+from lake.zones.common import REASONS, RECORD, SOURCE_FILE, STAGE
 from lake.zones.ingest.landed import DriftError
 from lake.zones.ingest.run import IngestResult
 from tests.support.jobs import run_inprocess
@@ -77,11 +79,11 @@ def test_every_format_lands_as_text_and_broken_records_go_to_quarantine(
     raw = raw_rows(lake)
     assert raw["id"].to_list() == ["1", "5", "6", "7", "8"]  # text, exactly as landed
     assert raw.filter(pl.col("id") == "8")["price"].item() == "9.25"
-    assert raw["_source_file"].str.ends_with(".csv").sum() == 1
+    assert raw[SOURCE_FILE].str.ends_with(".csv").sum() == 1
     bad = quarantine_rows(lake)
-    assert bad["_stage"].unique().to_list() == ["ingest"]
-    assert all(r == ["malformed_record"] for r in bad["_reasons"].to_list())
-    by_file = dict(zip(bad["_record"].to_list(), bad["_source_file"].to_list(), strict=True))
+    assert bad[STAGE].unique().to_list() == ["ingest"]
+    assert all(r == [MALFORMED_RECORD] for r in bad[REASONS].to_list())
+    by_file = dict(zip(bad[RECORD].to_list(), bad[SOURCE_FILE].to_list(), strict=True))
     assert by_file["2,pear"].endswith("landing/things/a.csv")  # the line, verbatim, with its file
     assert by_file["3,plum,2.0,extra"].endswith("a.csv")
     assert by_file["{broken json"].endswith("b.jsonl")
@@ -192,7 +194,7 @@ def test_quoted_csv_fields_may_span_lines(spark: SparkSession, lake: Storage, co
     raw = raw_rows(lake)
     assert raw["name"].to_list() == ["two\nlines", 'say "hi"\nand, bye', "plain"]
     assert raw["price"].to_list() == ["1.5", "2", "3"]
-    assert quarantine_rows(lake)["_record"].to_list() == ["4,short"]
+    assert quarantine_rows(lake)[RECORD].to_list() == ["4,short"]
 
 
 def test_records_that_do_not_decode_are_quarantined_with_their_bytes_wherever_they_are(
@@ -213,10 +215,10 @@ def test_records_that_do_not_decode_are_quarantined_with_their_bytes_wherever_th
     raw = raw_rows(lake)
     assert raw.filter(pl.col("id") == "4")["name"].item() == "ok \ufffd"  # a real U+FFFD is data
     assert raw.filter(pl.col("name").str.contains("caf")).height == 0
-    bad = quarantine_rows(lake).sort("_source_file")
-    assert all(r == ["undecodable_record"] for r in bad["_reasons"].to_list())
-    records = [json.loads(r) for r in bad["_record"].to_list()]
-    files = [Path(f).name for f in bad["_source_file"].to_list()]
+    bad = quarantine_rows(lake).sort(SOURCE_FILE)
+    assert all(r == [UNDECODABLE_RECORD] for r in bad[REASONS].to_list())
+    records = [json.loads(r) for r in bad[RECORD].to_list()]
+    files = [Path(f).name for f in bad[SOURCE_FILE].to_list()]
     assert files == ["early.csv", "late.csv", "lines.jsonl"]
     # The original bytes are kept: each CSV field, or the whole JSON line; with the record number.
     assert [base64.b64decode(f) for f in records[0]["fields_base64"]] == [b"1", b"caf\xe9", b"2"]

@@ -19,8 +19,10 @@ from PIL import Image
 from pyspark.sql import SparkSession
 
 from lake.contracts import ContractError, parse_contract
+from lake.quality.names import UNDECODABLE_RECORD, UNREADABLE_IMAGE
 from lake.sample import FORTUNES, TRUTH, digit_pngs, land_sample, read_truth, truth_uri
 from lake.storage import Storage
+from lake.zones.common import REASONS, RECORD, SOURCE_FILE
 from lake.zones.ingest.run import IngestResult
 from tests.support.jobs import run_inprocess
 from tests.support.servers import S3Server
@@ -116,7 +118,7 @@ def raw(lake: Storage, name: str) -> pl.DataFrame:
 
 
 def quarantined(lake: Storage, name: str) -> pl.DataFrame:
-    return pl.read_delta(lake.uri("quarantine", name)).sort("_source_file")
+    return pl.read_delta(lake.uri("quarantine", name)).sort(SOURCE_FILE)
 
 
 def test_images_land_with_their_size_checksum_and_dimensions(content_lake: dict) -> None:
@@ -133,7 +135,7 @@ def test_images_land_with_their_size_checksum_and_dimensions(content_lake: dict)
             assert row["content_type"] == Image.MIME[image.format or ""]
         assert row["sha256"] == hashlib.sha256(data).hexdigest()
         assert row["size"] == str(len(data))
-        assert row["uri"] == row["_source_file"] == lake.uri("landing", row["path"])
+        assert row["uri"] == row[SOURCE_FILE] == lake.uri("landing", row["path"])
     # The sample's digits are 8x8 scans written as 32x32 greyscale PNGs; raw keeps text as landed.
     digits = table.filter(pl.col("path").str.starts_with("digits/digit_"))
     assert digits.height == DIGITS
@@ -148,12 +150,12 @@ def test_images_land_with_their_size_checksum_and_dimensions(content_lake: dict)
 def test_a_corrupt_image_is_quarantined_with_its_reason_and_file(content_lake: dict) -> None:
     lake: Storage = content_lake["lake"]
     bad = quarantined(lake, "digits")
-    assert bad["_source_file"].to_list() == [
+    assert bad[SOURCE_FILE].to_list() == [
         lake.uri("landing", "digits", "cut_short.png"),
         lake.uri("landing", "digits", "not_an_image.png"),
     ]
-    assert bad["_reasons"].to_list() == [["unreadable_image"], ["unreadable_image"]]
-    cut, html = (json.loads(r) for r in bad["_record"].to_list())
+    assert bad[REASONS].to_list() == [[UNREADABLE_IMAGE], [UNREADABLE_IMAGE]]
+    cut, html = (json.loads(r) for r in bad[RECORD].to_list())
     assert cut["error"] == "does not decode as image/png (truncated or corrupt)"
     assert cut["sha256"] == hashlib.sha256(landed_bytes(lake, "digits/cut_short.png")).hexdigest()
     assert (cut["path"], cut["size"]) == ("digits/cut_short.png", 45)
@@ -182,9 +184,9 @@ def test_a_text_file_is_one_document_and_one_that_does_not_decode_is_quarantined
         ("notes/plain.txt", "One document,\nover two lines.\n"),  # exactly as landed
     ]
     bad = quarantined(lake, "notes")
-    assert bad["_source_file"].to_list() == [lake.uri("landing", "notes", "latin1.txt")]
-    assert bad["_reasons"].to_list() == [["undecodable_record"]]
-    record = json.loads(bad["_record"].item())
+    assert bad[SOURCE_FILE].to_list() == [lake.uri("landing", "notes", "latin1.txt")]
+    assert bad[REASONS].to_list() == [[UNDECODABLE_RECORD]]
+    record = json.loads(bad[RECORD].item())
     assert (record["record"], record["encoding"]) == (1, "UTF-8")
     assert base64.b64decode(record["base64"]) == landed_bytes(lake, "notes/latin1.txt")
     ledger = pl.read_delta(lake.uri("metrics", "landing_files")).filter(pl.col("dataset") == "notes")
@@ -208,9 +210,9 @@ def test_a_corpus_lands_one_row_per_json_lines_record(content_lake: dict) -> Non
     expected = {**landed, "x-1": "café crème", "x-3": "  indented\n\tpoem  "}  # text kept as written
     assert dict(zip(table["id"], table["text"], strict=True)) == expected
     bad = quarantined(lake, "fortunes")
-    assert bad["_source_file"].to_list() == [lake.uri("landing", "fortunes", "extra.jsonl")]
-    assert bad["_reasons"].to_list() == [["undecodable_record"]]
-    assert json.loads(bad["_record"].item())["record"] == 2
+    assert bad[SOURCE_FILE].to_list() == [lake.uri("landing", "fortunes", "extra.jsonl")]
+    assert bad[REASONS].to_list() == [[UNDECODABLE_RECORD]]
+    assert json.loads(bad[RECORD].item())["record"] == 2
 
 
 def test_rerunning_ingests_nothing_twice(content_lake: dict) -> None:
@@ -299,7 +301,7 @@ def test_images_on_s3_land_with_s3_uris(
         assert row["sha256"] == hashlib.sha256(data).hexdigest()
         assert (row["width"], row["height"]) == ("32", "32")
     bad = pl.read_delta(s3_lake.uri("quarantine", "digits"), storage_options=options)
-    assert bad.select("_source_file", "_reasons").rows() == [
-        (s3_lake.uri("landing", "digits", "cut_short.png"), ["unreadable_image"])
+    assert bad.select(SOURCE_FILE, REASONS).rows() == [
+        (s3_lake.uri("landing", "digits", "cut_short.png"), [UNREADABLE_IMAGE])
     ]
     assert ingest(s3_lake, contracts)[0].files_new == 0  # known by their ETags
