@@ -1,4 +1,4 @@
-"""``lakeprep``, the console script: the core's command areas (``lake.cli``, ``lake.deploy.cli``) and the
+"""``lakeprep``, the console script: the core's command areas (``lake.cli``) and the
 add-ons' (``demo``, ``campaign``) in one typer app, in the order ``lakeprep --help`` lists them."""
 
 from __future__ import annotations
@@ -8,8 +8,14 @@ from typing import Annotated
 
 import typer
 
-from lake.cli import contract_commands, lake_commands, lineage_commands, pipeline_commands, site_commands
-from lake.deploy.cli import register as register_deploy
+from lake.cli import (
+    contract_commands,
+    deploy_commands,
+    lake_commands,
+    lineage_commands,
+    pipeline_commands,
+    site_commands,
+)
 from lake.errors import enable_debug, report
 from lakeprep.demo import demo
 
@@ -54,7 +60,7 @@ site_commands.register(app)
 app.add_typer(
     _campaign_app(), name="campaign", help="Labelling campaigns: active learning and auto-labelling."
 )
-register_deploy(app)
+deploy_commands.register(app)
 
 
 @app.callback()

@@ -1,5 +1,5 @@
 """``lakeprep pipeline run|show``: the pipeline's stages run locally in one command (the AWS side,
-``status``, ``start`` and ``submit``, is added by ``lake.deploy.cli``)."""
+``status``, ``start`` and ``submit``, is added by ``lake.cli.deploy_commands``)."""
 
 from __future__ import annotations
 
