@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lake.contracts import parse_contract
-from lake.quality.names import DUPLICATE_KEY, not_null_rule, type_rule
+from lake.contracts.implicit_rules import DUPLICATE_KEY, not_null_rule, type_rule
 from lake.quality.rules import FAILED_RULES
 from lake.quality.validate import QUARANTINED, flag_quarantined, measure, observe_rules, validate
 from lake.zones.clean.transform import (

@@ -15,7 +15,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from lake.quality.names import MALFORMED_RECORD, UNDECODABLE_RECORD
+from lake.contracts.implicit_rules import MALFORMED_RECORD, UNDECODABLE_RECORD
 from lake.runtime import JobFailedError
 from lake.storage import Storage
 from lake.table import Table

@@ -19,7 +19,7 @@ from PIL import Image
 from pyspark.sql import SparkSession
 
 from lake.contracts import ContractError, parse_contract
-from lake.quality.names import UNDECODABLE_RECORD, UNREADABLE_IMAGE
+from lake.contracts.implicit_rules import UNDECODABLE_RECORD, UNREADABLE_IMAGE
 from lake.sample import FORTUNES, TRUTH, digit_pngs, land_sample, read_truth, truth_uri
 from lake.storage import Storage
 from lake.zones.common import REASONS, RECORD, SOURCE_FILE

@@ -17,8 +17,8 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+from lake.contracts.implicit_rules import DUPLICATE_KEY
 from lake.maintenance import vacuum
-from lake.quality.names import DUPLICATE_KEY
 from lake.sample import nycflights13_data
 from lake.storage import Storage
 from lake.table import Table, list_tables

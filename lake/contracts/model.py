@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import pyarrow as pa
 from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
+from lake.contracts import implicit_rules
 from lake.contracts.types import PARTITIONABLE, LogicalType, logical_type
 from lake.documents import IDENTIFIER_PATTERN, StrictModel
-from lake.quality import names as implicit_rules
 
 if TYPE_CHECKING:
     import deltalake

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from lake.contracts.implicit_rules import DUPLICATE_KEY, not_null_rule, type_rule
 from lake.contracts.model import Column as ContractColumn
 from lake.contracts.model import Contract, ReferenceRule, Severity, UniqueRule
-from lake.quality.names import DUPLICATE_KEY, not_null_rule, type_rule
 from lake.quality.rules import (
     CompiledRule,
     ReferenceLookup,

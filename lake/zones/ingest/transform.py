@@ -25,8 +25,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lake.contracts.implicit_rules import MALFORMED_RECORD, UNDECODABLE_RECORD, UNREADABLE_IMAGE
 from lake.contracts.model import CONTENT_FIELDS, Contract
-from lake.quality.names import MALFORMED_RECORD, UNDECODABLE_RECORD, UNREADABLE_IMAGE
 from lake.quality.rules import FAILED_RULES
 from lake.zones.common import (
     CORRUPT,
