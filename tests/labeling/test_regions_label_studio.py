@@ -16,12 +16,14 @@ import pytest
 from deltalake import DeltaTable
 from label_studio_sdk import LabelStudio
 from pyspark.sql import SparkSession
+from typer.testing import CliRunner
 
 from labeling.backends.label_studio import ID_FIELD
 from labeling.campaign import Campaign
 from labeling.regions import NO_REGIONS
 from labeling.spec import ContentSpec, TaskType
 from lake.storage import Storage
+from lakeprep.cli import app
 from tests.labeling.conftest import LS_TOKEN, LabelStudioServer
 from tests.labeling.content_fixtures import image_table, text_table
 from tests.labeling.test_label_studio import batch_tasks
@@ -190,6 +192,14 @@ def test_a_span_campaign_with_two_annotators_is_synced_closed_billed_and_exporte
     assert status.spent == pytest.approx(13 * COST)
     assert (status.regions, status.agreed_regions, status.unanimous_items) == (11, 5, 5)
     assert [(c.label, c.human_items) for c in status.classes] == [("word", 5), ("name", 0)]
+    people = campaign.annotator_agreement().set_index("annotator_id")  # whole answers against the consensus
+    assert people.loc[f"ls-user:{alice}"].tolist() == [7, 6, 4 / 6]  # her extra "name" and her lone span
+    assert people.loc[f"ls-user:{bob}"].tolist() == [6, 6, 1.0]
+    shown = CliRunner().invoke(
+        app, ["campaign", "status", campaign.name, "--lake", lake.root], env={"COLUMNS": "200"}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "11 (5 agreed by most annotators; 5 items answered alike by all)" in shown.output
 
     exported = training_rows(lake, campaign)
     assert set(exported) == set(ids[:7])  # answered items only, with their pinned features
