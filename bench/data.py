@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 
 from bench import paths
 from bench.plan import ROWS
+from lake import columns as metadata
 from lake.sample import nycflights13_data
-from lake.zones import common
 
 log = logging.getLogger("bench.data")
 
@@ -77,15 +77,15 @@ def replica(real: pd.DataFrame, index: int, rows: int, rng: np.random.Generator)
         for column, std in JITTER.items():
             frame[column] = _jitter(frame[column], std, rng)
         frame["flight"] = (frame["flight"].astype(np.int64) + FLIGHT_OFFSET * index).astype(str)
-    frame[common.EXTRA] = None
-    frame[common.SOURCE_FILE] = f"bench://landing/flights/replica_{index:03d}.csv"
-    frame[common.INGESTED_AT] = INGESTED_AT
-    frame[common.RUN_ID] = "bench-generator"
+    frame[metadata.EXTRA] = None
+    frame[metadata.SOURCE_FILE] = f"bench://landing/flights/replica_{index:03d}.csv"
+    frame[metadata.INGESTED_AT] = INGESTED_AT
+    frame[metadata.RUN_ID] = "bench-generator"
     return frame
 
 
 def raw_schema(columns: list[str]) -> pa.Schema:
-    from lake.zones.common import RAW_METADATA
+    from lake.columns import RAW_METADATA
 
     return pa.schema([*[pa.field(c, pa.string()) for c in columns], *RAW_METADATA])
 
@@ -124,11 +124,11 @@ def generate(size: str, seed: int = 13) -> Path:
 def commit_raw(params: dict[str, Any]) -> dict[str, Any]:
     """Worker: commit the generated files as the lake's raw/flights Delta table (lakeprep's table layer)."""
     from bench.spark import session
+    from lake.columns import RAW_METADATA, with_metadata
     from lake.contracts import load_contract
     from lake.paths import contracts_dir
     from lake.storage import Storage
     from lake.table import Table
-    from lake.zones.common import RAW_METADATA, with_metadata
 
     spark = session("bench-data")
     contract = load_contract(contracts_dir() / "flights.yaml")

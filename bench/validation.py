@@ -85,11 +85,11 @@ def build_variants(params: dict[str, Any]) -> dict[str, Any]:
 
     from bench.rulesets import CANDIDATES, passes
     from bench.spark import session
+    from lake.columns import RAW_METADATA, with_metadata
     from lake.contracts import load_contract
     from lake.paths import contracts_dir
     from lake.storage import Storage
     from lake.table import Table
-    from lake.zones.common import RAW_METADATA, with_metadata
 
     spark = session("bench-validation-data")
     contract = load_contract(contracts_dir() / "flights.yaml")

@@ -30,22 +30,14 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from lake.columns import ACCEPTED, OUTCOME, QUARANTINE_SCHEMA, REJECTED, RUN_ID, SOURCE_FILE, STAGE
 from lake.quality.metrics import Metric, as_tag, backfill_metrics, record_metrics
 from lake.quality.rules import FAILED_RULES
 from lake.runtime import JobRun
+from lake.spark_columns import quarantine_payload
 from lake.storage import join
 from lake.table import CommitResult, StagedWrite, Table, WriteMode
 from lake.tags import AppTransaction, CommitTags, ContractRef, InputRef, RowCounts, StageTags
-from lake.zones.common import (
-    ACCEPTED,
-    OUTCOME,
-    QUARANTINE_SCHEMA,
-    REJECTED,
-    RUN_ID,
-    SOURCE_FILE,
-    STAGE,
-    quarantine_payload,
-)
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lake.columns import INGESTED_AT, OUTCOME, QUARANTINED_AT, REASONS, RECORD, RUN_ID, SOURCE_FILE
 from lake.contracts import parse_contract
 from lake.contracts.implicit_rules import DUPLICATE_KEY, not_null_rule, type_rule
 from lake.quality.rules import FAILED_RULES
@@ -26,7 +27,6 @@ from lake.zones.clean.transform import (
     split_by_outcome,
     with_salt,
 )
-from lake.zones.common import INGESTED_AT, OUTCOME, QUARANTINED_AT, REASONS, RECORD, RUN_ID, SOURCE_FILE
 
 CONTRACT = parse_contract(
     """

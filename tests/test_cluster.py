@@ -13,10 +13,10 @@ import pytest
 from polars.testing import assert_frame_equal
 from pyspark.sql import SparkSession
 
+from lake.columns import INGESTED_AT, QUARANTINED_AT, RUN_ID
 from lake.sample import land_sample
 from lake.storage import Storage
 from lake.table import Zone, list_tables
-from lake.zones.common import INGESTED_AT, QUARANTINED_AT, RUN_ID
 from tests.support.jobs import run_inprocess, spark_submit
 from tests.support.servers import S3Server, spark_standalone
 

@@ -15,11 +15,11 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from lake.columns import REASONS, RECORD, SOURCE_FILE, STAGE
 from lake.contracts.implicit_rules import MALFORMED_RECORD, UNDECODABLE_RECORD
 from lake.runtime import JobFailedError
 from lake.storage import Storage
 from lake.table import Table
-from lake.zones.common import REASONS, RECORD, SOURCE_FILE, STAGE
 from lake.zones.ingest.landed import DriftError
 from lake.zones.ingest.run import IngestResult
 from tests.support.jobs import run_inprocess

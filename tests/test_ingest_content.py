@@ -18,11 +18,11 @@ from deltalake import DeltaTable
 from PIL import Image
 from pyspark.sql import SparkSession
 
+from lake.columns import REASONS, RECORD, SOURCE_FILE
 from lake.contracts import ContractError, parse_contract
 from lake.contracts.implicit_rules import UNDECODABLE_RECORD, UNREADABLE_IMAGE
 from lake.sample import FORTUNES, TRUTH, digit_pngs, land_sample, read_truth, truth_uri
 from lake.storage import Storage
-from lake.zones.common import REASONS, RECORD, SOURCE_FILE
 from lake.zones.ingest.run import IngestResult
 from tests.support.jobs import run_inprocess
 from tests.support.servers import S3Server

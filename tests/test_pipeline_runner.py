@@ -13,13 +13,13 @@ import pytest
 from deltalake import DeltaTable
 from typer.testing import CliRunner, Result
 
+from lake.columns import STAGE
 from lake.paths import contracts_dir
 from lake.pipeline import load_pipeline, parse_pipeline
 from lake.pipeline.runner import PipelineRun, Selection, StageRun, failure_reason, last_run, plan, state_uri
 from lake.sample import land_sample
 from lake.storage import Storage
 from lake.table import Table
-from lake.zones.common import STAGE
 from lakeprep.cli import app
 
 runner = CliRunner()

@@ -14,12 +14,12 @@ from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from lake import launch
+from lake.columns import STAGE
 from lake.maintenance import vacuum
 from lake.sample import land_sample
 from lake.spark import s3a_jars
 from lake.storage import Storage
 from lake.table import Table, list_tables
-from lake.zones.common import STAGE
 from tests.support.jobs import run_inprocess
 from tests.support.servers import S3Server
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pytest
 from deltalake import CommitProperties, write_deltalake
 
+from lake.columns import QUARANTINE_SCHEMA, QUARANTINED_AT, REASONS, RECORD, RUN_ID, SOURCE_FILE, STAGE
 from lake.contracts import parse_contract
 from lake.contracts.model import Contract
 from lake.lineage import LINEAGE_KEY
@@ -32,7 +33,6 @@ from lake.site.lineage import lineage_graph
 from lake.site.model import lineage_page, table_page
 from lake.storage import Storage
 from lake.table import Table
-from lake.zones.common import QUARANTINE_SCHEMA, QUARANTINED_AT, REASONS, RECORD, RUN_ID, SOURCE_FILE, STAGE
 
 CONTRACT = """
 name: trips

@@ -18,11 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
-from lake.contracts import Contract
-from lake.deploy.config import DeployConfig
-from lake.storage import Storage
-from lake.table import ZONES, Table, Zone, list_tables
-from lake.zones.common import (
+from lake.columns import (
     CLEANED_METADATA,
     EXTRA,
     INGESTED_AT,
@@ -31,6 +27,10 @@ from lake.zones.common import (
     SOURCE_FILE,
     with_metadata,
 )
+from lake.contracts import Contract
+from lake.deploy.config import DeployConfig
+from lake.storage import Storage
+from lake.table import ZONES, Table, Zone, list_tables
 
 if TYPE_CHECKING:
     from mypy_boto3_glue import GlueClient

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from lake.columns import QUARANTINE_SCHEMA, QUARANTINED_AT, REASONS, RECORD, RUN_ID, SOURCE_FILE, STAGE
 from lake.contracts import Contract
 from lake.lineage import redact
 from lake.quality.metrics import metrics_table
@@ -30,7 +31,6 @@ from lake.site.model import (
 from lake.storage import Storage
 from lake.table import CommitRecord, Table
 from lake.tags import CommitTags
-from lake.zones.common import QUARANTINE_SCHEMA, QUARANTINED_AT, REASONS, RECORD, RUN_ID, SOURCE_FILE, STAGE
 
 SAMPLE_SIZE = 20
 

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from lake.columns import EXTRA, INGESTED_AT, REASONS, RUN_ID, SOURCE_FILE, STAGE
 from lake.contracts import load_contracts
 from lake.deploy.aws import Clients
 from lake.deploy.catalog import CatalogError, glue_type, register_tables
@@ -18,7 +19,6 @@ from lake.deploy.config import load_config
 from lake.paths import contracts_dir
 from lake.storage import Storage
 from lake.table import Table
-from lake.zones.common import EXTRA, INGESTED_AT, REASONS, RUN_ID, SOURCE_FILE, STAGE
 from lakeprep.cli import app
 from tests.deploy.conftest import REGION, Aws
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from lake.columns import CLEANED_METADATA, with_metadata
 from lake.contracts import Contract, ReferenceRule
 from lake.publish import Publication, Target, commit_staged, quarantine_target, stage_split
 from lake.quality.metrics import Metric, backfill_metrics, find_anomalies, history, report_metrics
@@ -39,7 +40,6 @@ from lake.zones.clean.transform import (
     split_by_outcome,
     with_salt,
 )
-from lake.zones.common import CLEANED_METADATA, with_metadata
 
 log = logging.getLogger("lakeprep.clean")
 

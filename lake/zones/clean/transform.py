@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from lake.columns import ACCEPTED, INGESTED_AT, OUTCOME, REJECTED, RUN_ID, SOURCE_FILE
 from lake.contracts.implicit_rules import DUPLICATE_KEY, not_null_rule, type_rule
 from lake.contracts.model import Column as ContractColumn
 from lake.contracts.model import Contract, ReferenceRule, Severity, UniqueRule
@@ -26,15 +27,7 @@ from lake.quality.rules import (
     with_unique_flags,
 )
 from lake.quality.validate import QUARANTINED
-from lake.zones.common import (
-    ACCEPTED,
-    INGESTED_AT,
-    OUTCOME,
-    REJECTED,
-    RUN_ID,
-    SOURCE_FILE,
-    quarantine_payload,
-)
+from lake.spark_columns import quarantine_payload
 
 TEXT_PREFIX = "__text_"
 SALT = "__pii_salt"

@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from lake.columns import EXTRA
 from lake.contracts.model import Contract, Format
 from lake.tags import AppTransaction
-from lake.zones.common import EXTRA
 from lake.zones.ingest.landed import (
     BlockCount,
     DriftReport,

@@ -14,15 +14,16 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lake.columns import RAW_METADATA, SOURCE_FILE, with_metadata
 from lake.contracts import Contract
 from lake.publish import Publication, Target, publish, quarantine_rows, quarantine_target
 from lake.quality.metrics import Metric, backfill_metrics
 from lake.runtime import JobFailedError, JobRun
 from lake.spark import persist_on_disk
+from lake.spark_columns import source_file_column
 from lake.storage import join
 from lake.table import Table
 from lake.tags import AppTransaction, ContractRef, IngestTags, InputRef, RowCounts
-from lake.zones.common import RAW_METADATA, SOURCE_FILE, source_file_column, with_metadata
 from lake.zones.ingest.landed import BlockCount, DriftError, Outcome, landing_uri
 from lake.zones.ingest.landing import discover, probe, read_landed
 from lake.zones.ingest.ledger import ledger_entries, record_outcomes

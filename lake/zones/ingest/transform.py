@@ -25,18 +25,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lake.columns import CORRUPT, EXTRA, INGESTED_AT, RUN_ID, SOURCE_FILE
 from lake.contracts.implicit_rules import MALFORMED_RECORD, UNDECODABLE_RECORD, UNREADABLE_IMAGE
 from lake.contracts.model import CONTENT_FIELDS, Contract
 from lake.quality.rules import FAILED_RULES
-from lake.zones.common import (
-    CORRUPT,
-    EXTRA,
-    INGESTED_AT,
-    RUN_ID,
-    SOURCE_FILE,
-    source_file_column,
-    timestamp_literal,
-)
+from lake.spark_columns import source_file_column, timestamp_literal
 from lake.zones.ingest.landed import BlockCount, LandedFile
 
 # A record whose bytes do not decode in the contract's encoding keeps them, base64-encoded: the whole
