@@ -67,6 +67,7 @@ class IngestResult:
 
 
 def ingest_dataset(run: JobRun, contract: Contract) -> IngestResult:
+    """Ingest one dataset's landed files as the plan says; every file decided is named in the ledger."""
     storage = run.storage
     raw = Table(storage, "raw", contract.name)
     files, skipped = discover(storage, contract.name, contract)
@@ -106,6 +107,7 @@ def ingest_dataset(run: JobRun, contract: Contract) -> IngestResult:
 
 
 def _log_outcomes(outcomes: list[Outcome]) -> None:
+    """A line per file decided, except plainly ingested files when there are many (one line for them)."""
     plain = [o for o in outcomes if o.status == "ingested" and o.reason is None]
     shown = outcomes
     if len(plain) > 20:  # an image folder: thousands of files, one line
