@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from bench.learning import active_loop, flights_sample, load_dataset
+from bench.learning import Dataset, active_loop, flights_sample, load_dataset
 from labeling.autolabel import calibrate_per_label, min_count_for
 from labeling.spec import Budget, CampaignSpec
 
@@ -62,17 +63,27 @@ def validation_size(at_default: int, confidence: float) -> int:
     return int(np.ceil(at_default * per_class(confidence) / per_class(DEFAULT_CONFIDENCE)))
 
 
+def split(dataset: Dataset, seed: int, level: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The items of a (data set, seed) and their random validation slice at confidence ``level``."""
+    items = np.random.default_rng(seed).permutation(len(dataset.y))
+    if dataset.name == "flights":
+        items = items[:FLIGHTS_ITEMS]
+    return items, np.sort(items[: validation_size(PLAN[dataset.name][2], level)])
+
+
+def validation_class_counts(dataset: Dataset, seed: int, level: float) -> list[int]:
+    """Validation items per true class: one below ``min_count_for`` blocks every machine label."""
+    _, checked = split(dataset, seed, level)
+    return np.bincount(dataset.y[checked], minlength=dataset.classes).tolist()
+
+
 def run_one(task: dict[str, Any]) -> dict[str, Any]:
     dataset = load_dataset(task["dataset"], Path(task["flights_lake"]))
     seed, level = task["seed"], task["confidence"]
-    rng = np.random.default_rng(seed)
-    items = rng.permutation(len(dataset.y))
-    if dataset.name == "flights":
-        items = items[:FLIGHTS_ITEMS]
-    batch, train, validation = PLAN[dataset.name]
+    items, checked = split(dataset, seed, level)
+    pool = np.sort(items[len(checked) :])
+    batch, train, _ = PLAN[dataset.name]
     train = max(batch * 2, int(train * task["scale"]) // batch * batch)
-    validation = validation_size(validation, level)
-    checked, pool = np.sort(items[:validation]), np.sort(items[validation:])
     loop = active_loop(dataset, pool, "hybrid", batch, train, seed)
     assert loop.model is not None
     val_probs = loop.model.predict_proba(dataset.x[checked])
@@ -140,6 +151,7 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         "confidence_level": level,
         "items": len(items),
         "class_counts": np.bincount(dataset.y[items], minlength=dataset.classes).tolist(),
+        "validation_class_counts": validation_class_counts(dataset, seed, level),
         "ceiling": (len(items) - len(loop.labelled) - len(checked)) / len(items),
         "human_training": len(loop.labelled),
         "human_validation": len(checked),
@@ -169,12 +181,19 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 return [o[key] for o in among if o[key] is not None]
 
             accs, worst_class = values("machine_accuracy"), values("worst_class_accuracy")
+            need = max(MIN_VALIDATION, min_count_for(target, 1.0 - confidence))
             worst, lost = values("worst_label_accuracy"), values("worst_class_wrong_share")
             rows[f"{target}@{confidence}"] = {
                 "target": target,
                 "confidence_level": confidence,
                 "human_validation": picked[0][0]["human_validation"],
                 "ceiling_median": float(np.median([r["ceiling"] for r, _ in picked])),
+                # validation items each class must show; seeds whose random slice left a class short
+                "per_class_needed": need,
+                "seeds_with_a_class_short": sum(
+                    1 for r, _ in picked if min(r["validation_class_counts"]) < need
+                ),
+                "fewest_in_a_class": [min(r["validation_class_counts"]) for r, _ in picked],
                 "machine_share_median": float(np.median(values("machine_share"))),
                 "machine_share_max": float(np.max(values("machine_share"))),
                 "machine_accuracy_median": float(np.median(accs)) if accs else None,
