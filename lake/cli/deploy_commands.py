@@ -29,7 +29,7 @@ from lake.deploy.artifacts import (
 )
 from lake.deploy.aws import Clients, RunState, follow
 from lake.deploy.config import DeployConfig, DeployConfigError, load_config
-from lake.deploy.jobs import available_jobs
+from lake.job_scripts import available_jobs
 from lake.paths import contracts_dir
 from lake.pipeline import Pipeline, load_pipeline
 from lake.storage import Storage

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from lake import paths
 from lake.deploy.config import DeployConfig
-from lake.deploy.jobs import job_options
+from lake.job_scripts import job_options
 from lake.lineage import redact
 
 PII_SALT_OPTION = "pii-salt-secret"
@@ -57,13 +57,6 @@ def parse_run_arguments(items: Iterable[str]) -> dict[str, str]:
             )
         parsed[f"--{name}"] = value
     return parsed
-
-
-def as_argv(arguments: Mapping[str, str]) -> list[str]:
-    argv: list[str] = []
-    for name, value in arguments.items():
-        argv += [name, value] if value != "" else [name]
-    return argv
 
 
 def cluster_spark_conf() -> dict[str, str]:

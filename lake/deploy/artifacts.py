@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from lake import __version__, paths
 from lake.deploy.config import DeployConfig
-from lake.deploy.jobs import available_jobs
 from lake.documents import document_files
+from lake.job_scripts import available_jobs
 from lake.lineage import BUILD_INFO, git_sha
 
 if TYPE_CHECKING:

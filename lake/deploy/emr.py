@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lake.deploy.arguments import as_argv, cluster_spark_conf, conf_flags, job_arguments
+from lake.deploy.arguments import cluster_spark_conf, conf_flags, job_arguments
 from lake.deploy.artifacts import Release
 from lake.deploy.aws import RunState
 from lake.deploy.config import DeployConfig
+from lake.job_scripts import as_argv
 from lake.pipeline import Stage
 
 if TYPE_CHECKING:

@@ -1,17 +1,13 @@
-"""What deployment needs to know about each job script: its options and which lake areas it touches.
+"""What deployment needs to know about each job script beyond its options (``lake.job_scripts``):
+which lake areas it touches.
 
-Options are read from the script's ``OPTIONS`` literal without importing it (deploying must not
-need Spark). Lake access is declared here, next to the IAM policy it feeds; a test fails when a
-job script exists without an entry, so a new job cannot ship with a guessed policy.
+Lake access is declared here, next to the IAM policy it feeds; a test fails when a job script exists
+without an entry, so a new job cannot ship with a guessed policy.
 """
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
-from pathlib import Path
-
-from lake import paths
 
 LANDING = "landing"
 LINEAGE = "_lineage"
@@ -38,11 +34,6 @@ JOB_ACCESS: dict[str, LakeAccess] = {
 }
 
 
-def available_jobs() -> list[str]:
-    """Job scripts of this checkout or installed package (``jobs/<name>.py``)."""
-    return sorted(p.stem for p in paths.jobs_dir().glob("*.py") if not p.name.startswith("_"))
-
-
 def access_of(job: str) -> LakeAccess:
     try:
         access = JOB_ACCESS[job]
@@ -52,21 +43,3 @@ def access_of(job: str) -> LakeAccess:
             "add which areas it reads and writes before deploying it"
         ) from None
     return LakeAccess(access.reads, (*access.writes, LINEAGE))
-
-
-def job_options(script: Path) -> dict[str, str]:
-    """The script's own ``OPTIONS = {...}`` (name -> help), read from its source."""
-    tree = ast.parse(script.read_text(encoding="utf-8"), filename=str(script))
-    for node in tree.body:
-        if not isinstance(node, ast.Assign):
-            continue
-        if any(isinstance(t, ast.Name) and t.id == "OPTIONS" for t in node.targets):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                raise ValueError(
-                    f"{script}: OPTIONS must be a literal dict (deploy reads it without importing)"
-                ) from None
-            if isinstance(value, dict):
-                return {str(k): str(v) for k, v in value.items()}
-    return {}

@@ -17,8 +17,8 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from lake import paths
 from lake.contracts import parse_document
-from lake.deploy.jobs import available_jobs, job_options
 from lake.documents import StrictModel, find_document, is_document
+from lake.job_scripts import available_jobs, job_options
 from lake.lineage import redact
 
 PIPELINES_DIR = "pipelines"

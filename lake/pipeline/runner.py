@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from lake import launch
-from lake.deploy.arguments import as_argv
+from lake.job_scripts import as_argv
 from lake.lineage import new_run_id
 from lake.openlineage import read_events
 from lake.pipeline.model import Pipeline, Stage

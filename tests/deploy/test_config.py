@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from lake.deploy.config import DeployConfigError, load_config
-from lake.deploy.jobs import JOB_ACCESS, available_jobs, job_options
+from lake.deploy.jobs import JOB_ACCESS
+from lake.job_scripts import available_jobs, job_options
 from lake.paths import job_script
 from tests.deploy.conftest import KMS_KEY, ROLE
 

@@ -15,7 +15,7 @@ from lake.deploy import glue
 from lake.deploy.artifacts import BuiltWheel, current_release, publish_release, split_s3
 from lake.deploy.aws import Clients
 from lake.deploy.config import load_config
-from lake.deploy.jobs import available_jobs
+from lake.job_scripts import available_jobs
 from lakeprep.cli import app
 from tests.deploy import moto_support
 from tests.deploy.conftest import KMS_KEY, REGION, ROLE, SECRET, Aws

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from lake.deploy.config import DeployConfig, load_config
 from lake.deploy.iam import job_role_policy
-from lake.deploy.jobs import available_jobs
+from lake.job_scripts import available_jobs
 from lake.storage import Storage
 from lakeprep.cli import app
 from tests.deploy.conftest import KMS_KEY, REGION, SECRET, Aws

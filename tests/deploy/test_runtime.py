@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from lake.deploy.arguments import as_argv
 from lake.deploy.artifacts import Release
 from lake.deploy.config import load_config
 from lake.deploy.glue import default_arguments
+from lake.job_scripts import as_argv
 from lake.runtime import parse_args
 from lake.sample import land_sample
 from lake.storage import Storage
@@ -94,7 +94,7 @@ def test_job_runs_with_the_deployed_arguments(
 
 def test_job_help_lists_the_options_deploy_reads() -> None:
     """Deploy reads OPTIONS from the source; the script's own usage shows the same options."""
-    from lake.deploy.jobs import job_options
+    from lake.job_scripts import job_options
     from lake.paths import job_script
 
     for job in ("ingest", "clean"):

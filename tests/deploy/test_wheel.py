@@ -15,7 +15,7 @@ import pyspark
 import pytest
 
 from lake.deploy.artifacts import BuiltWheel
-from lake.deploy.jobs import available_jobs
+from lake.job_scripts import available_jobs
 
 pytestmark = pytest.mark.slow
 
