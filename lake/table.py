@@ -16,6 +16,7 @@ version, so Spark never needs the Delta jars.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import json
 import logging
@@ -102,6 +103,11 @@ class CommitRecord:
     def lineage(self) -> CommitTags:
         """The tags, typed."""
         return CommitTags.read(self.tags)
+
+
+def when(timestamp_ms: int) -> str:
+    """A commit's time as the CLI and the site print it (UTC, to the second)."""
+    return dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _delta_rs_stats_columns(schema: pa.Schema) -> dict[str, str | None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
@@ -42,7 +41,3 @@ def table_ref(lake: str | None, ref: str) -> Table:
     if not table.exists():
         raise typer.BadParameter(f"no table {ref} in lake {storage.root}")
     return table
-
-
-def when(timestamp_ms: int) -> str:
-    return dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")

@@ -8,14 +8,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table as RichTable
 
-from lake.cli.common import LakeOption, console, err_console, storage_for, table_ref, when
+from lake.cli.common import LakeOption, console, err_console, storage_for, table_ref
 from lake.contracts import load_contracts
 from lake.launch import run_job
 from lake.maintenance import TARGET_FILE_BYTES, optimize_lake, vacuum_lake
 from lake.paths import contracts_dir
 from lake.quality.metrics import Metric, find_anomalies, history
 from lake.sample import DATASETS, land_sample
-from lake.table import ZONES, list_tables
+from lake.table import ZONES, list_tables, when
 from lake.tags import ContractRef
 
 

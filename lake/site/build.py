@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from lake.cli.common import when
 from lake.contracts import Contract, load_contracts
 from lake.paths import contracts_dir
 from lake.site import campaigns as campaign_data
@@ -47,7 +46,7 @@ from lake.site.model import (
     table_page,
 )
 from lake.storage import Storage
-from lake.table import Table, list_tables
+from lake.table import Table, list_tables, when
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
