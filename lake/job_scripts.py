@@ -11,12 +11,7 @@ import ast
 from collections.abc import Mapping
 from pathlib import Path
 
-from lake import paths
-
-
-def available_jobs() -> list[str]:
-    """Job scripts of this checkout or installed package (``jobs/<name>.py``)."""
-    return sorted(p.stem for p in paths.jobs_dir().glob("*.py") if not p.name.startswith("_"))
+from lake.paths import available_jobs as available_jobs  # re-exported: deploy and pipelines list jobs here
 
 
 def job_options(script: Path) -> dict[str, str]:

@@ -49,8 +49,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from lake.lineage import RunContext
-from lake.openlineage import DRIVER_TAG, LINEAGE_DIR
-from lake.storage import Storage, join
+from lake.openlineage import DRIVER_TAG
+from lake.storage import LINEAGE_DIR, Storage, join
 from lake.storage import _hidden as _hidden_top  # the Delta log, _pipelines/...; col=value is data
 from lake.table import ZONES, Table, TableError, list_tables
 

@@ -39,7 +39,7 @@ from openlineage.client.transport.transport import Transport
 
 from lake import __version__
 from lake.lineage import DatasetIO, ObservedRun, RunObserver, git_sha
-from lake.storage import Storage
+from lake.storage import LINEAGE_DIR, Storage
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRODUCER = "https://github.com/lakeprep/lakeprep"
-LINEAGE_DIR = "_lineage"
 DRIVER_TAG = "lakeprep.driver"  # host:pid of the run's driver: lets vacuum tell a killed run from a live one
 _RUN_NAMESPACE = uuid.UUID("6f0c3c1e-6e2e-4b8f-9d1b-6c616b657072")
 

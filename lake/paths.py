@@ -22,11 +22,15 @@ def jobs_dir() -> Path:
     return _first_existing("jobs")
 
 
+def available_jobs() -> list[str]:
+    """Job scripts of this checkout or installed package (``jobs/<name>.py``)."""
+    return sorted(p.stem for p in jobs_dir().glob("*.py") if not p.name.startswith("_"))
+
+
 def job_script(job: str) -> Path:
     script = jobs_dir() / f"{job}.py"
     if not script.is_file():
-        known = sorted(p.stem for p in jobs_dir().glob("*.py") if not p.name.startswith("_"))
-        raise FileNotFoundError(f"no job {job!r}; jobs are {known}")
+        raise FileNotFoundError(f"no job {job!r}; jobs are {available_jobs()}")
     return script
 
 

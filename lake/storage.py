@@ -18,6 +18,10 @@ import pyarrow.fs as pafs
 
 from lake import paths
 
+# Lake areas beside the Delta zones: files as they were delivered, and the runs' OpenLineage events.
+LANDING = "landing"
+LINEAGE_DIR = "_lineage"
+
 
 def _endpoint() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")

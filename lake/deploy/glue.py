@@ -19,8 +19,8 @@ from lake.deploy.arguments import cluster_spark_conf, job_arguments
 from lake.deploy.artifacts import Release, runtime_requirements, split_s3
 from lake.deploy.aws import RunState
 from lake.deploy.config import DeployConfig
-from lake.deploy.jobs import LANDING
 from lake.pipeline import Pipeline, Stage
+from lake.storage import LANDING
 
 if TYPE_CHECKING:
     from mypy_boto3_glue import GlueClient

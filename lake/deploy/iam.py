@@ -15,7 +15,8 @@ from typing import Any
 from lake.deploy.arguments import PII_SALT_OPTION, job_arguments
 from lake.deploy.artifacts import split_s3
 from lake.deploy.config import DeployConfig
-from lake.deploy.jobs import LINEAGE, access_of
+from lake.deploy.jobs import access_of
+from lake.storage import LINEAGE_DIR
 
 POLICY_VERSION = "2012-10-17"
 GLUE_LOG_GROUP = "/aws-glue/*"
@@ -66,9 +67,9 @@ def lake_statements(config: DeployConfig, jobs: Iterable[str]) -> list[dict[str,
     base = f"{root}/" if root else ""
     accesses = [access_of(job) for job in jobs]
     # Lineage events are written, never read back by a job; they are not Spark output either.
-    readable = sorted({area for a in accesses for area in a.readable} - {LINEAGE})
+    readable = sorted({area for a in accesses for area in a.readable} - {LINEAGE_DIR})
     writable = sorted({area for a in accesses for area in a.writes})
-    spark_written = [a for a in writable if a != LINEAGE]
+    spark_written = [a for a in writable if a != LINEAGE_DIR]
     statements = [
         _statement(
             "ReadLake", ["s3:GetObject"], [_object_arn(config, bucket, f"{base}{a}/*") for a in readable]

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LANDING = "landing"
-LINEAGE = "_lineage"
+from lake.storage import LANDING, LINEAGE_DIR
 
 
 @dataclass(frozen=True)
@@ -42,4 +41,4 @@ def access_of(job: str) -> LakeAccess:
             f"job {job!r} has no lake access declared in lake/deploy/jobs.py JOB_ACCESS; "
             "add which areas it reads and writes before deploying it"
         ) from None
-    return LakeAccess(access.reads, (*access.writes, LINEAGE))
+    return LakeAccess(access.reads, (*access.writes, LINEAGE_DIR))

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lake.contracts.model import Format
-from lake.storage import Storage
+from lake.storage import LANDING, Storage
 
-LANDING = "landing"
 # File name endings -> the format they are read as (the longest ending wins: ``.json.gz`` over ``.gz``).
 SUFFIXES: dict[str, Format] = {
     ".csv": "csv",

@@ -24,8 +24,8 @@ from pyspark.sql import types as T
 from lake.columns import CORRUPT
 from lake.contracts.model import CONTENT_FIELDS, Contract, Format
 from lake.spark_columns import source_file_column
-from lake.storage import Storage
-from lake.zones.ingest.landed import LANDING, LandedFile, Probe, landing_uri
+from lake.storage import LANDING, Storage
+from lake.zones.ingest.landed import LandedFile, Probe, landing_uri
 from lake.zones.ingest.plan import choose_format
 from lake.zones.ingest.transform import (
     BYTES_AS_TEXT,
