@@ -152,8 +152,8 @@ def validation_sections(result: dict[str, Any], folder: Path) -> tuple[str, list
     growth = s["scaling"]
     scaling_ok = growth["lakeprep_clean"] <= 0.25
     scaling = (
-        "not measured in this run (time-boxed)"
-        if math.isnan(growth["lakeprep_clean"])
+        "not measured in this run (one rule count, or time-boxed)"
+        if math.isnan(growth["lakeprep_clean"]) or first == last
         else f"**{change(1 + growth['lakeprep_clean'])}** ({'met' if scaling_ok else 'not met'})"
     )
     memory = at["memory_clean_vs_filter"]
