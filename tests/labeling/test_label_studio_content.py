@@ -21,7 +21,7 @@ from lake.table import Table
 from tests.labeling.conftest import LS_PASSWORD, LS_TOKEN, LS_USER, LabelStudioServer
 from tests.labeling.content_fixtures import FLIGHT_KEY, image_table, record_tables, text_table
 from tests.labeling.test_label_studio import annotate, batch_tasks
-from tests.support.browser import artifacts_dir, chromium_page
+from tests.support.browser import artifacts_dir, chromium_page, sign_in
 
 TOPICS = ("computers", "love")
 CHOICE = "input.ant-checkbox-input"  # Label Studio's choice boxes
@@ -130,11 +130,7 @@ def test_people_see_text_images_and_records_they_can_label(
 
     shots = artifacts_dir("label_studio_content")
     with chromium_page(shots) as page:
-        page.goto(f"{ls_env.url}/user/login")
-        page.fill('input[name="email"]', LS_USER)
-        page.fill('input[name="password"]', LS_PASSWORD)
-        with page.expect_navigation():
-            page.click('button[type="submit"]')
+        sign_in(page, ls_env.url, LS_USER, LS_PASSWORD)
 
         def open_task(campaign: Campaign, task: Any, shot: str) -> None:
             project_id = campaign.state().backend["project_id"]

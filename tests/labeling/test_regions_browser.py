@@ -19,7 +19,7 @@ from tests.labeling.conftest import LS_PASSWORD, LS_TOKEN, LS_USER, LabelStudioS
 from tests.labeling.test_label_studio_content import first_task
 from tests.labeling.test_regions_label_studio import region_campaign
 from tests.labeling.test_structured_tasks import ENTITIES, MARKS
-from tests.support.browser import artifacts_dir, chromium_page
+from tests.support.browser import artifacts_dir, chromium_page, sign_in
 
 HINTS = {"name": "A person's or a place's name"}
 SPAN_QUESTION = "Mark every name, and words of four letters or more."
@@ -50,11 +50,7 @@ def test_people_see_the_text_to_mark_and_the_image_to_draw_on(
 
     shots = artifacts_dir("label_studio_regions")
     with chromium_page(shots) as page:
-        page.goto(f"{ls_env.url}/user/login")
-        page.fill('input[name="email"]', LS_USER)
-        page.fill('input[name="password"]', LS_PASSWORD)
-        with page.expect_navigation():
-            page.click('button[type="submit"]')
+        sign_in(page, ls_env.url, LS_USER, LS_PASSWORD)
 
         open_task(page, ls_env.url, spans, quote, shots / "spans.png", ENTITIES)
         first_line = quote.data["text"].splitlines()[0].strip()

@@ -65,3 +65,12 @@ def chromium_page(artifacts: Path, width: int = 1280, height: int = 900) -> Iter
             yield page
         finally:
             context.close()
+
+
+def sign_in(page: Page, server: str, email: str, password: str) -> None:
+    """Log in to a Label Studio server through its login form, as an annotator would."""
+    page.goto(f"{server}/user/login")
+    page.fill('input[name="email"]', email)
+    page.fill('input[name="password"]', password)
+    with page.expect_navigation():
+        page.click('button[type="submit"]')
