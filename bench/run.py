@@ -203,6 +203,21 @@ def _save(results: Path, name: str, value: Any) -> None:
     (results / f"{name}.json").write_text(json.dumps(value, indent=1, default=str))
 
 
+def _merged(
+    latest: dict[str, Any], mine: dict[str, Any], chosen: list[str], notes: list[str]
+) -> dict[str, Any]:
+    """run.json as it is now on disk plus what this re-measurement changed (its measurements' plan
+    fields, ``remeasured`` entries and notes), so two ``--only`` runs never drop each other's record."""
+    merged = dict(latest)
+    plan = dict(merged.get("plan", {}))
+    plan["notes"] = [*plan.get("notes", []), *[n for n in notes if n not in plan.get("notes", [])]]
+    for name in chosen:
+        plan.update({f: mine["plan"][f] for f in PLAN_FIELDS.get(name, ()) if f in mine["plan"]})
+        merged.setdefault("remeasured", {})[name] = mine.get("remeasured", {}).get(name)
+    merged["plan"] = plan
+    return merged
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -273,6 +288,11 @@ def main(argv: list[str] | None = None) -> None:
         durations[name] = time.perf_counter() - began
         result["seconds"] = durations[name]
         _save(results, name, result)
+    if (
+        args.only and previous.exists()
+    ):  # another re-measurement may have finished meanwhile: keep its entries
+        run_info = _merged(json.loads(previous.read_text()), run_info, chosen, args.note)
+        durations = {**run_info.get("measurement_seconds", {}), **{n: durations[n] for n in chosen}}
     run_info["measurement_seconds"] = durations
     run_info["total_seconds"] = run_info.get("data_seconds", 0.0) + sum(durations.values())
     run_info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
