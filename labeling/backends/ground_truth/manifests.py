@@ -12,6 +12,11 @@ on the task type (SageMaker Developer Guide, "Output Data"):
 * named entities: ``{"annotations": {"labels": [...], "entities": [{label, startOffset, endOffset}]}}``,
   metadata ``entities`` (one ``confidence`` per span).
 
+A worker who finds nothing to mark submits no box (``"annotations": []``, ``image_size`` still given,
+metadata ``objects: []``) or no entity (``"entities": []``); both here and in a worker's own response
+that answer is one ``NO_REGIONS`` label (part ``:no-regions``), as Label Studio's empty answers are, so
+the item counts as answered, is billed and votes in lakeprep's region consensus (``labeling.regions``).
+
 Every metadata also has ``job-name``, ``human-annotated`` and ``creation-date`` (naive ISO, UTC); a
 failed item has ``failure-reason`` instead of a label.
 
@@ -31,6 +36,7 @@ from typing import Any
 
 from labeling.backends.base import Annotation
 from labeling.backends.ground_truth.tasks import BuiltinTask
+from labeling.regions import NO_REGIONS
 
 LABEL_ATTRIBUTE = "lakeprep-label"
 ID_KEY, BATCH_KEY, PREDICTION_KEY = "lakeprep-id", "lakeprep-batch", "lakeprep-prediction"
@@ -38,10 +44,10 @@ ID_KEY, BATCH_KEY, PREDICTION_KEY = "lakeprep-id", "lakeprep-batch", "lakeprep-p
 
 @dataclass(frozen=True)
 class Answer:
-    """One label of an item: its class, or one of its classes, boxes or spans."""
+    """One label of an item: its class, or one of its classes, boxes or spans, or that it has none."""
 
     label: str
-    part: str  # what tells it from the item's other labels in its key: "", ":<label>", ":box<n>", ":span<n>"
+    part: str  # tells it from the item's other labels in its key: "", ":<label>", ":box<n>", ":span<n>", ":no-regions"
     confidence: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)  # what the label alone does not say
 
@@ -107,12 +113,13 @@ def consolidated_answers(
     if task.name == "BoundingBox":
         size = (value.get("image_size") or [{}])[0]
         objects = metadata.get("objects") or []
-        return [
+        boxes = [
             _box(_class(labels, class_map, box["class_id"]), n, box, size, objects)
             for n, box in enumerate(value.get("annotations") or [])
         ]
+        return boxes or _nothing_marked({"image_size": size})
     spans = (value.get("annotations") or {}).get("entities") or []
-    return _spans(spans, source, metadata.get("entities") or [])
+    return _spans(spans, source, metadata.get("entities") or []) or _nothing_marked({})
 
 
 def worker_answers(task: BuiltinTask, content: Any, source: str) -> list[Answer]:
@@ -124,10 +131,11 @@ def worker_answers(task: BuiltinTask, content: Any, source: str) -> list[Answer]
         return [Answer(n, f":{n}", None, {"labels": names}) for n in names]
     if task.name == "BoundingBox":
         size = content.get("inputImageProperties") or {}
-        return [
+        boxes = [
             _box(str(b["label"]), n, b, size, []) for n, b in enumerate(content.get("boundingBoxes") or [])
         ]
-    return _spans(content.get("entities") or [], source, [])
+        return boxes or _nothing_marked({"image_size": size})
+    return _spans(content.get("entities") or [], source, []) or _nothing_marked({})
 
 
 def response_annotations(
@@ -178,6 +186,11 @@ def as_annotations(
         )
         for answer in answers
     ]
+
+
+def _nothing_marked(detail: dict[str, Any]) -> list[Answer]:
+    """A box or span answer that marks nothing: still an answer (module docstring)."""
+    return [Answer(NO_REGIONS, ":no-regions", None, detail)]
 
 
 def _box(label: str, n: int, box: dict[str, Any], size: dict[str, Any], objects: list[Any]) -> Answer:
