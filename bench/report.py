@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import site
+from bench import maintenance, site
 from bench.learning_sections import active_section, autolabel_section, pool_section
 from bench.markdown import failed_section, load, pct, table
 from bench.spark_sections import commit_section, featurize_section, validation_sections
@@ -83,6 +83,7 @@ def write(folder: Path) -> str:
         ("active_learning", "5. Active learning", active_section),
         ("autolabel", "6. Auto-labelling", autolabel_section),
         ("pool_scoring", "7. Pool scoring in Spark", pool_section),
+        ("maintenance", "8. Table maintenance", maintenance.section),
         ("site", "9. The lake's site", site.section),
     ):
         result = load(folder, name)
