@@ -3,7 +3,8 @@
 Validation items are drawn uniformly from what is still unlabelled (the population the next machine
 labels come from) and go out without a pre-annotation, so the humans who grade the model are not
 anchored by it. Uncertainty and random picks are a Spark top-k; k-center and the hybrid pull a bounded
-shortlist (``candidate_factor`` x batch) to the driver and spread the batch out there.
+shortlist (``candidate_factor`` x batch) to the driver and spread the batch out there. The hybrid
+shortlists span and box campaigns by least confidence (``strategies.uncertainty_measure``).
 """
 
 from __future__ import annotations
@@ -69,11 +70,8 @@ def select_batch(
     elif spec.strategy in strategies.UNCERTAINTY_COLUMNS:
         rows = pool.top_rows(rest, strategies.UNCERTAINTY_COLUMNS[spec.strategy], wanted, key)
     else:
-        by = (
-            pool.RANDOM_KEY
-            if spec.strategy == "k_center"
-            else strategies.UNCERTAINTY_COLUMNS[strategies.HYBRID_UNCERTAINTY]
-        )
+        measure = strategies.uncertainty_measure(spec.structured)
+        by = pool.RANDOM_KEY if spec.strategy == "k_center" else strategies.UNCERTAINTY_COLUMNS[measure]
         candidates = pool.top_rows(rest, by, spec.candidate_factor * wanted, key)
         features = features_matrix(spark, storage, spec, [str(r[key]) for r in candidates])
         picked = strategies.select(
@@ -84,6 +82,7 @@ def select_batch(
             labelled=model.embed(labelled.features) if len(labelled.features) else None,
             shortlist=len(candidates),
             seed=seed,
+            measure=measure,
         )
         rows = [candidates[i] for i in picked]
     return chosen + [

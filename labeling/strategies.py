@@ -28,6 +28,12 @@ UNCERTAINTY_COLUMNS: dict[str, str] = {
     "entropy": "u_entropy",
 }
 HYBRID_UNCERTAINTY = "margin"  # the hybrid shortlists by margin, then spreads the batch out
+# Span and box campaigns: the per-item score is the round model's confidence in the item's region label
+# (its classifier learns one label per item, the one most of its regions carry), and the least sure
+# items go first - least confidence, 1 - p(top), which is 1 - the lowest region score when an item's
+# regions are scored one by one. Margin weighs the two likeliest labels against each other, which asks
+# which label an item's regions carry rather than whether the model knows them at all.
+REGION_UNCERTAINTY = "least_confidence"
 
 
 def _probabilities(probs: FloatArray) -> FloatArray:
@@ -109,8 +115,10 @@ def hybrid(
     shortlist: int,
     labelled: FloatArray | None = None,
     seed: int = 0,
+    measure: str = HYBRID_UNCERTAINTY,
 ) -> IndexArray:
-    """The ``shortlist`` most uncertain items (margin), grouped into ``k`` clusters by k-means weighted by
+    """The ``shortlist`` most uncertain items (by ``measure``: margin, or for region campaigns
+    ``REGION_UNCERTAINTY``), grouped into ``k`` clusters by k-means weighted by
     uncertainty; the most uncertain item of each cluster (Zhdanov, "Diverse mini-batch active learning").
 
     The batch stays among the items the model is unsure about but is not ``k`` near-copies of one
@@ -118,7 +126,7 @@ def hybrid(
     first - the shortlist's outliers - and learnt slower than random on a 5-class set; the clusters'
     most uncertain members follow where the uncertain items are dense. ``labelled`` is accepted for the
     common signature and not needed."""
-    uncertainty = UNCERTAINTY[HYBRID_UNCERTAINTY](probs)
+    uncertainty = UNCERTAINTY[measure](probs)
     short = top_k(uncertainty, max(k, shortlist))
     if len(short) <= k:
         return short
@@ -144,8 +152,10 @@ def select(
     labelled: FloatArray | None = None,
     shortlist: int | None = None,
     seed: int = 0,
+    measure: str = HYBRID_UNCERTAINTY,
 ) -> IndexArray:
-    """In-memory selection of ``k`` items among candidates (the reference the Spark path must match)."""
+    """In-memory selection of ``k`` items among candidates (the reference the Spark path must match);
+    ``measure`` is the hybrid's uncertainty (``uncertainty_measure``)."""
     if strategy == "random":
         n = len(probs) if probs is not None else len(embeddings) if embeddings is not None else 0
         return random_choice(n, k, seed)
@@ -159,7 +169,12 @@ def select(
         return k_center_greedy(embeddings, k, labelled, seed)
     if probs is None:
         raise ValueError("hybrid needs class probabilities")
-    return hybrid(probs, embeddings, k, shortlist or 10 * k, labelled, seed)
+    return hybrid(probs, embeddings, k, shortlist or 10 * k, labelled, seed, measure)
+
+
+def uncertainty_measure(structured: bool) -> str:
+    """The hybrid's uncertainty: margin for classes, least confidence for span and box campaigns."""
+    return REGION_UNCERTAINTY if structured else HYBRID_UNCERTAINTY
 
 
 def cold_start(method: ColdStart, embeddings: FloatArray, k: int, seed: int = 0) -> IndexArray:
