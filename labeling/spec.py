@@ -247,6 +247,19 @@ class CampaignSpec(StrictModel):
             backend = {**backend, "task_type": task_type}
         return {**data, "task_type": task_type, "backend": backend}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_machine_regions(cls, data: Any) -> Any:
+        """A machine label is a class, not a set of spans or boxes: a span or box campaign is never
+        labelled by machine, whatever ``autolabel`` says (specs recorded with it on included)."""
+        if not isinstance(data, dict):
+            return data
+        backend = data.get("backend")
+        given = backend.get("task_type") if isinstance(backend, dict) else getattr(backend, "task_type", None)
+        if (data.get("task_type") or given) in STRUCTURED_TASKS and data.get("autolabel", True):
+            return {**data, "autolabel": False}
+        return data
+
     @field_validator("labels")
     @classmethod
     def _label_set(cls, value: tuple[str, ...]) -> tuple[str, ...]:

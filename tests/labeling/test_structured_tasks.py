@@ -61,6 +61,20 @@ def spec_for(content: ContentSpec, backend: Any, **kw: Any) -> CampaignSpec:
 GT = {"s3_prefix": "s3://bucket/gt", "role_arn": "arn:aws:iam::1:role/r", "workteam_arn": "arn:w"}
 
 
+def test_span_and_box_campaigns_are_never_labelled_by_machine() -> None:
+    """A machine label is a class, not regions: the round would have written class labels with no span
+    or box as the items' answers (autolabel used to stay on for these task types)."""
+    text = ContentSpec(kind="text", columns=("text",))
+    image = ContentSpec(kind="image", columns=("image",))
+    for content, task_type in ((text, "named_entity"), (image, "bounding_box")):
+        for backend in (LabelStudioBackendSpec(url="http://ls:8080"), GroundTruthBackendSpec(**GT)):
+            assert not spec_for(content, backend, task_type=task_type, autolabel=True).autolabel
+    only_on_backend = spec_for(image, {"kind": "ground_truth", **GT, "task_type": "bounding_box"})
+    assert only_on_backend.structured
+    assert not only_on_backend.autolabel
+    assert spec_for(text, LabelStudioBackendSpec(url="http://ls:8080")).autolabel  # classification keeps it
+
+
 def test_the_task_type_is_said_once_for_both_backends() -> None:
     text = ContentSpec(kind="text", columns=("text",))
     ls = spec_for(text, LabelStudioBackendSpec(url="http://ls:8080"), task_type="named_entity")
