@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from scipy.stats import beta
 
 from labeling.autolabel import min_count_for
 from labeling.backends.base import Task
@@ -77,32 +78,95 @@ def batch_size(spec: CampaignSpec, state: CampaignState, left: int) -> int:
 
 MAX_VALIDATION_SHARE = 2 / 3  # of a batch: the rest still goes to the strategy (active learning)
 VALIDATION_MARGIN = 1.15  # a random slice splits unevenly between labels: aim a little above the need
+SHARE_QUANTILE = 0.2  # a label's share of the pool is taken at this lower quantile: small counts mislead
 
 
-def validation_needed(spec: CampaignSpec) -> int:
-    """Validation labels that can prove the target for every label: a label's threshold needs at least
-    ``min_count_for(target, alpha)`` items predicted as it, all correct (59 at 95% / 95%), and at least
-    ``min_validation``, and so does each true class (``autolabel.calibrate_per_label``); assuming the
-    labels are about equally frequent, with ``VALIDATION_MARGIN`` for the uneven split of a random slice."""
-    alpha = 1.0 - spec.confidence_level
-    per_label = max(spec.min_validation, min_count_for(spec.target_accuracy, alpha))
-    return math.ceil(per_label * len(spec.labels) * VALIDATION_MARGIN)
+def per_label_needed(spec: CampaignSpec) -> int:
+    """Validation items every label must show (``min_count_for(target, alpha)``, 59 at 95% / 95%, and at
+    least ``min_validation``): fewer in one true class and ``autolabel.calibrate_per_label`` can machine-label
+    nothing at all."""
+    return max(spec.min_validation, min_count_for(spec.target_accuracy, 1.0 - spec.confidence_level))
 
 
-def validation_count(spec: CampaignSpec, size: int, validated: int, budget_left: int) -> int:
+def label_share(count: int, total: int, n_labels: int, quantile: float = SHARE_QUANTILE) -> float:
+    """A cautious estimate of a label's share of the pool from ``count`` of ``total`` random validation
+    items: the ``quantile`` of its Beta posterior under a uniform Dirichlet prior (a label not seen yet
+    still gets a share, a small count a low one)."""
+    return float(beta.ppf(quantile, count + 1, total - count + n_labels - 1))
+
+
+def validation_needed(
+    spec: CampaignSpec, counts: Sequence[int] = (), quantile: float = SHARE_QUANTILE
+) -> int:
+    """How large the random validation slice must grow for every label to show ``per_label_needed``
+    items, given ``counts``, the human labels per label already in it (``slice_size``)."""
+    return slice_size(per_label_needed(spec), len(spec.labels), counts, quantile)
+
+
+def slice_size(
+    per_label: int, n_labels: int, counts: Sequence[int] = (), quantile: float = SHARE_QUANTILE
+) -> int:
+    """The validation slice that gives each of ``n_labels`` labels ``per_label`` items. Before any label
+    is known: as if the labels were equally frequent, with ``VALIDATION_MARGIN`` (no slice can be smaller:
+    the rarest label is at most 1 / ``n_labels`` of the pool); after: for the label furthest from its
+    need, the slice so far plus its missing items (with the margin) divided by its cautious share
+    (``label_share``) - the rarest class sets the size, learnt as the slice grows.
+
+    Growing the slice this way keeps the guarantee: the items stay uniform random draws and the rule
+    looks only at their human labels, never at the model's answers. Given the labels drawn, each class's
+    items are independent draws of that class whatever the stopping rule, so the per-class
+    Clopper-Pearson bounds hold as for a slice of fixed size (docs/labeling.md says more)."""
+    equal = math.ceil(per_label * n_labels * VALIDATION_MARGIN)
+    total = sum(counts)
+    missing = [
+        (per_label - count) / label_share(count, total, n_labels, quantile)
+        for count in counts
+        if count < per_label
+    ]
+    if total == 0 or not missing:
+        return equal if total == 0 else total
+    return max(equal, total + math.ceil(max(missing) * VALIDATION_MARGIN))
+
+
+def validation_count(spec: CampaignSpec, size: int, counts: Sequence[int], budget_left: int) -> int:
     """How many of a batch of ``size`` go to the random validation slice: ``validation_fraction`` of it,
     raised (up to ``MAX_VALIDATION_SHARE``) when that pace would spend the budget before the slice holds
     ``validation_needed`` labels - a slice too small to prove the target means no machine labels at all
-    however good the model (``validated``: validation labels so far; ``budget_left``: items the budget
-    still buys, this batch included)."""
+    however good the model (``counts``: validation labels per label so far; ``budget_left``: items the
+    budget still buys, this batch included)."""
     if size < 2 or spec.validation_fraction == 0:
         return 0
     share = max(1, round(size * spec.validation_fraction))
-    missing = validation_needed(spec) - validated
+    missing = validation_needed(spec, counts) - sum(counts)
     if not spec.autolabel or missing <= share:
         return share
     batches = max(1, math.ceil(budget_left / spec.batch_size))
     return max(share, min(math.ceil(missing / batches), math.floor(size * MAX_VALIDATION_SHARE)))
+
+
+def validation_shortfall(spec: CampaignSpec, counts: Sequence[int], budget_left: int) -> str:
+    """A note when the budget cannot buy a slice that proves every label: which label is short, by how
+    many validation labels, and about how many more random items that takes at the median estimate of
+    its share (the cautious one sizes the slice, and would warn too early); "" when it can, or before any
+    validation label (nothing is known of the shares then)."""
+    total = sum(counts)
+    if not spec.autolabel or total == 0:
+        return ""
+    per_label = per_label_needed(spec)
+    short = [(i, c) for i, c in enumerate(counts) if c < per_label]
+    if not short:
+        return ""
+    buys = math.floor(budget_left * MAX_VALIDATION_SHARE)
+    needed = validation_needed(spec, counts, quantile=0.5) - total
+    if needed <= buys:
+        return ""
+    index, count = min(short, key=lambda s: (s[1] + 1) / (total + len(counts)))
+    return (
+        f"the budget may not buy a validation slice that proves every label, and one label short blocks "
+        f"every machine label: {spec.labels[index]!r} has {count} of the {per_label} validation labels it "
+        f"needs ({per_label - count} short), about {needed:,} more random items at its share so far, the "
+        f"budget buys at most {buys:,}"
+    )
 
 
 def round_batch(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from labeling import planner, pool
 from labeling.autolabel import LabelCalibrations
 from labeling.machine import proven, write_machine_labels
@@ -88,9 +90,9 @@ def run_round(campaign: Campaign) -> RoundResult:
             )
             return RoundResult(number, model.version if model else None, measured, machine, finished=reason)
         size = planner.batch_size(spec, state, left)
-        validation = planner.validation_count(
-            spec, size, int(labelled.validation.sum()), min(capacity(spec, state), left)
-        )
+        counts = np.bincount(labelled.labels[labelled.validation], minlength=len(spec.labels)).tolist()
+        budget_left = min(capacity(spec, state), left)
+        validation = planner.validation_count(spec, size, counts, budget_left)
         picked = select_batch(
             campaign.spark, campaign.storage, spec, remaining, model, labelled, size, number, validation
         )
@@ -99,7 +101,10 @@ def run_round(campaign: Campaign) -> RoundResult:
         if model is not None:
             scored.unpersist()
     campaign.plan_and_push(ctx, spec, batch)
-    return RoundResult(number, batch.model_version, measured, machine, batch.batch_id, len(batch.items))
+    short = planner.validation_shortfall(spec, counts, budget_left)
+    return RoundResult(
+        number, batch.model_version, measured, machine, batch.batch_id, len(batch.items), note=short
+    )
 
 
 def scored_pool(campaign: Campaign, spec: CampaignSpec, model: FittedModel | None, number: int) -> DataFrame:

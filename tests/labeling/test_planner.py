@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from labeling import planner
@@ -81,13 +84,73 @@ def test_the_validation_slice_can_prove_the_target_within_the_budget() -> None:
     from labeling.autolabel import accuracy_lower_bound
 
     plan = spec(batch_size=100, budget=Budget(max_items=200), validation_fraction=0.2)
-    first = planner.validation_count(plan, 100, 0, 200)
-    second = planner.validation_count(plan, 100, first, 100)
+    first = planner.validation_count(plan, 100, [0, 0], 200)
+    second = planner.validation_count(plan, 100, [first // 2, first - first // 2], 100)
     per_label = (first + second) / len(plan.labels)
     assert accuracy_lower_bound(int(per_label), int(per_label), 0.05) >= 0.95
     assert planner.validation_needed(plan) >= 2 * 59
     assert max(first, second) <= 100 * planner.MAX_VALIDATION_SHARE  # the strategy keeps a third
     # with budget to spare, or no machine labels wanted, the spec's fraction stands
-    assert planner.validation_count(spec(batch_size=100, budget=Budget(max_items=5000)), 100, 0, 5000) == 20
-    assert planner.validation_count(plan.model_copy(update={"autolabel": False}), 100, 0, 200) == 20
-    assert planner.validation_count(plan, 100, 150, 100) == 20
+    assert planner.validation_count(spec(batch_size=100, budget=Budget(max_items=5000)), 100, [], 5000) == 20
+    assert planner.validation_count(plan.model_copy(update={"autolabel": False}), 100, [0, 0], 200) == 20
+    assert planner.validation_count(plan, 100, [75, 75], 100) == 20
+
+
+def campaign_slice(plan: CampaignSpec, pool: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """A campaign's validation slice, batch after batch until the budget is spent: the planner says how
+    many items, the items are the next ones of a random order of the pool (what ``select_batch`` draws),
+    and the planner then sees only their human labels. Returns the slice and the rounds' notes."""
+    order = np.random.default_rng(11).permutation(len(pool))
+    taken, spent, notes, budget = 0, 0, [], plan.budget.max_items or 0
+    while spent < budget:
+        budget_left = budget - spent
+        size = min(plan.batch_size, budget_left)
+        counts = np.bincount(pool[order[:taken]], minlength=len(plan.labels)).tolist()
+        taken += planner.validation_count(plan, size, counts, budget_left)
+        notes.append(planner.validation_shortfall(plan, counts, budget_left))
+        spent += size
+    return order[:taken], notes
+
+
+def test_a_skewed_pool_gets_a_random_slice_large_enough_for_its_rarest_class() -> None:
+    """Issue 11: the slice was sized as if labels were equally frequent (59 x labels x 1.15), so a class
+    that is 5% of the pool got ~7 of the 59 validation items it needs, and one class short blocks every
+    machine label. Sized from the label shares the slice shows, it grows until the rare class has them."""
+    plan = spec(batch_size=100, budget=Budget(max_items=3000))
+    pool = np.zeros(4000, dtype=np.int64)
+    pool[:200] = 1  # 'pos' is 5% of the pool
+    need = planner.per_label_needed(plan)
+    order = np.random.default_rng(11).permutation(len(pool))
+    old = planner.validation_needed(plan)  # before any label: the equal-share estimate, the old sizing
+    assert old == math.ceil(need * 2 * planner.VALIDATION_MARGIN)
+    assert np.bincount(pool[order[:old]], minlength=2)[1] < need  # the old slice leaves 'pos' short
+
+    checked, notes = campaign_slice(plan, pool)
+    counts = np.bincount(pool[checked], minlength=2)
+    assert counts.min() >= need  # every class can now be proven
+    assert len(checked) <= 3000 * planner.MAX_VALIDATION_SHARE
+    assert not any(notes)  # the budget could buy it
+    # random items only: a prefix of the random order, so the rare class keeps about its pool share
+    # (a class-targeted pick would hold it far above 5%)
+    assert checked.tolist() == order[: len(checked)].tolist()
+    share, n = counts[1] / len(checked), len(checked)
+    assert abs(share - 0.05) <= 3 * math.sqrt(0.05 * 0.95 / n)
+    # the size follows the labels seen, never more than the rare class calls for
+    assert planner.validation_needed(plan, counts.tolist()) == counts.sum()
+
+
+def test_a_budget_too_small_for_the_rarest_class_says_which_class_is_short() -> None:
+    plan = spec(batch_size=100, budget=Budget(max_items=600))
+    pool = np.zeros(4000, dtype=np.int64)
+    pool[:200] = 1
+    checked, notes = campaign_slice(plan, pool)
+    counts = np.bincount(pool[checked], minlength=2)
+    assert counts[1] < planner.per_label_needed(plan)
+    assert len(checked) <= 600 * planner.MAX_VALIDATION_SHARE  # the strategy still gets its third
+    last = notes[-1]
+    assert "'pos' has" in last
+    assert "short), about" in last
+    assert "the budget buys at most 66" in last
+    assert f"of the {planner.per_label_needed(plan)} validation labels it needs" in last
+    assert planner.validation_shortfall(plan, [0, 0], 600) == ""  # nothing known before any label
+    assert planner.validation_shortfall(plan, [70, 60], 100) == ""  # every class proven
