@@ -129,7 +129,7 @@ def create(
     lookup: Annotated[
         list[str] | None,
         typer.Option(
-            help="Show a code by its name: COLUMN=ZONE/TABLE:KEY:VALUE, e.g. carrier=cleaned/airlines:carrier:name"
+            help="Show a code by its name: COLUMN=ZONE/TABLE:KEY_COLUMN:NAME_COLUMN, e.g. carrier=cleaned/airlines:carrier:name"
         ),
     ] = None,
     instructions: Annotated[
@@ -282,7 +282,7 @@ def _lookup(value: str) -> Lookup:
     column, spec = _pair(value, "--lookup")
     parts = spec.split(":")
     if len(parts) != 3 or not all(parts):
-        raise typer.BadParameter(f"--lookup {value!r}: expected COLUMN=ZONE/TABLE:KEY:VALUE")
+        raise typer.BadParameter(f"--lookup {value!r}: expected COLUMN=ZONE/TABLE:KEY_COLUMN:NAME_COLUMN")
     return Lookup(column=column, table=parts[0], key=parts[1], value=parts[2])
 
 

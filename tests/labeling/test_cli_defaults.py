@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 from pydantic import BaseModel
+from typer.testing import CliRunner
 
 from labeling.cli import app
 from labeling.spec import Budget, CampaignSpec, ContentSpec, GroundTruthBackendSpec, ModelSpec
@@ -37,3 +38,12 @@ def test_create_options_default_to_the_campaign_spec() -> None:
     assert {"strategy", "cold_start", "batch_size", "target_accuracy", "seed", "task_type"} <= set(same_name)
     wanted = {**same_name, **RENAMED}
     assert {o: options[o] for o in wanted} == {o: m.model_fields[f].default for o, (m, f) in wanted.items()}
+
+
+def test_create_help_prints_the_lookup_syntax_as_written() -> None:
+    """Rich reads ``:key:`` as an emoji code: the help once showed ``ZONE/TABLE🔑VALUE``."""
+    result = CliRunner().invoke(app, ["create", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "COLUMN=ZONE/TABLE:KEY_COLUMN:NAME_COLUMN" in text
+    assert "carrier=cleaned/airlines:carrier:name" in text
