@@ -185,3 +185,14 @@ def test_pipeline_fits_on_train_only_and_reloads_identically(spark: SparkSession
         r.example_id: r for r in ml.transform(ml.load(str(tmp_path / "pipeline")), SPEC, inputs).collect()
     }
     assert again == out
+
+
+def test_a_feature_without_training_values_is_named(spark: SparkSession) -> None:
+    """The fit counts the training split only when Spark's Imputer refuses a column, to name it."""
+    rows = [("a", "train", 1, None, 1, 5.0, "Oslo", "1"), ("b", "test", 0, 3.0, 2, 6.0, "Rome", "2")]
+    frame = spark.createDataFrame(
+        rows,
+        "example_id string, split string, late int, km double, stops int, km_bucket_src double, city string, weekday string",
+    )
+    with pytest.raises(ml.FeatureFitError, match=r"\['km'\] have no values in the training split"):
+        ml.fit(SPEC, ml.model_inputs(frame, SPEC))

@@ -7,6 +7,8 @@ the pipeline is fitted on the training split only and saved beside the features 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.ml import Estimator, Pipeline, PipelineModel, Transformer
 from pyspark.ml.feature import (
     Bucketizer,
@@ -52,9 +54,10 @@ def _bucket(column: str) -> str:
     return f"__bkt_{column}"
 
 
-def model_inputs(frame: DataFrame, spec: FeatureSpec) -> DataFrame:
-    """Id, split, label and each feature's source as double (numeric) or string (categorical)."""
-    columns = [F.col(EXAMPLE_ID), F.col(SPLIT), F.col(spec.label.name)]
+def model_inputs(frame: DataFrame, spec: FeatureSpec, keep: Sequence[str] = ()) -> DataFrame:
+    """Id, split, label, the ``keep`` columns and each feature's source as double (numeric) or string
+    (categorical)."""
+    columns = [F.col(EXAMPLE_ID), F.col(SPLIT), F.col(spec.label.name), *[F.col(c) for c in keep]]
     for feature in spec.features:
         if feature.kind == "categorical":
             columns.append(F.col(feature.column).cast("string").alias(_cat(feature.column)))
@@ -145,21 +148,31 @@ class FeatureFitError(ValueError):
 
 
 def fit(spec: FeatureSpec, inputs: DataFrame) -> PipelineModel:
-    """Fit on the training split only: validation and test rows never inform the transforms."""
+    """Fit on the training split only: validation and test rows never inform the transforms.
+
+    Spark's Imputer refuses a column with no value to impute from; only then is the training split
+    counted (a pass of its own) to name every such column, so a successful fit pays no extra pass."""
     train = inputs.where(F.col(SPLIT) == "train")
-    imputed = [f.column for f in spec.features if f.kind == "numeric" and f.impute != "none"]
-    if imputed:
-        present = train.agg(
-            *[F.count(F.nanvl(F.col(_num(c)), F.lit(None))).alias(c) for c in imputed]
-        ).first()
-        assert present is not None
-        empty = [c for c in imputed if not present[c]]
+    try:
+        return build_pipeline(spec).fit(train)
+    except Exception as failure:
+        empty = _unimputable(spec, train)
         if empty:
             raise FeatureFitError(
                 f"feature set {spec.name}: {empty} have no values in the training split, so there is "
                 "nothing to impute from (more input data is needed, or drop these features)"
-            )
-    return build_pipeline(spec).fit(train)
+            ) from failure
+        raise
+
+
+def _unimputable(spec: FeatureSpec, train: DataFrame) -> list[str]:
+    """The imputed features without a single value (NULL and NaN are missing) in ``train``."""
+    imputed = [f.column for f in spec.features if f.kind == "numeric" and f.impute != "none"]
+    if not imputed:
+        return []
+    present = train.agg(*[F.count(F.nanvl(F.col(_num(c)), F.lit(None))).alias(c) for c in imputed]).first()
+    assert present is not None  # an aggregation without grouping always yields one row
+    return [c for c in imputed if not present[c]]
 
 
 def transform(model: PipelineModel, spec: FeatureSpec, inputs: DataFrame) -> DataFrame:
