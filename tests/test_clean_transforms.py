@@ -195,3 +195,17 @@ def test_missing_salt_is_an_error(monkeypatch: pytest.MonkeyPatch, salt: str | N
         monkeypatch.setenv("LAKEPREP_PII_SALT", salt)
     with pytest.raises(MissingSecretError, match="LAKEPREP_PII_SALT"):
         pii_salt()
+
+
+def test_integral_casts_keep_whole_decimals_and_blank_tokens(spark: SparkSession) -> None:
+    """Padded text, null tokens and whole decimals, as the cast has always read them."""
+    rows = [
+        (" 12 ", "a", None, None, None, None, None),
+        ("NA", "b", None, None, None, None, None),
+        (" 517.0 ", "c", None, None, None, None, None),
+        ("1e2", "d", None, None, None, None, None),
+        ("-3.000", "e", None, None, None, None, None),
+    ]
+    typed = cast_to_contract(normalize_text(raw(spark, rows), CONTRACT), CONTRACT)
+    got = [(r["id"], r[type_rule("id")]) for r in typed.orderBy("code").collect()]
+    assert got == [(12, False), (None, False), (517, False), (100, False), (-3, False)]
