@@ -52,7 +52,9 @@ class Plan:
         """The flights lakes ``measurements`` read: a run of some measurements builds only those."""
         chosen = set(measurements)
         needed = [
-            *(self.feature_sizes if chosen & {"featurize", "active_learning", "autolabel"} else ()),
+            *(self.feature_sizes if "featurize" in chosen else ()),
+            # the learning sets read a sample of the smallest lake's features only
+            *(self.feature_sizes[:1] if chosen & {"active_learning", "autolabel"} else ()),
             *((self.commit_size,) if "commit" in chosen else ()),
         ]
         return tuple(dict.fromkeys(needed))
