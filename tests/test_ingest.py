@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 from lake.columns import REASONS, RECORD, SOURCE_FILE, STAGE
 from lake.contracts.implicit_rules import MALFORMED_RECORD, UNDECODABLE_RECORD
 from lake.runtime import JobFailedError
+from lake.secrets import MissingSecretError
 from lake.storage import Storage
 from lake.table import Table
 from lake.zones.ingest.landed import DriftError
@@ -338,3 +339,22 @@ def test_a_changed_file_on_s3_is_known_by_its_etag(
     raw = pl.from_arrow(Table(s3_lake, "raw", "things").to_arrow())
     assert isinstance(raw, pl.DataFrame)
     assert sorted(raw["id"].to_list()) == ["1", "2"]
+
+
+def test_a_missing_pii_salt_stops_clean_before_any_dataset_is_cleaned(
+    spark: SparkSession, lake: Storage, contracts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Datasets cleaned ahead of the one that hashes PII used to run first (minutes on a real lake),
+    then the job failed on the missing salt with some tables cleaned and others not."""
+    (contracts / "visitors.yaml").write_text(
+        "name: visitors\ncolumns:\n  - {name: id, type: int}\n  - {name: email, type: string, pii: hash}\n"
+    )
+    land(lake, "a.csv", b"id,name,price\n1,apple,1.5\n")
+    lake.write_bytes(lake.uri("landing", "visitors", "v.csv"), b"id,email\n1,a@example.com\n")
+    ingest(lake, contracts)
+    monkeypatch.delenv("LAKEPREP_PII_SALT", raising=False)
+
+    with pytest.raises(MissingSecretError, match="LAKEPREP_PII_SALT"):
+        run_inprocess("clean", ["--lake", lake.root, "--contracts", str(contracts)])
+
+    assert not lake.exists(lake.uri("cleaned", "things"))  # "things" comes first, and waits for the salt

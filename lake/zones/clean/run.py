@@ -60,8 +60,13 @@ class CleanResult:
 
 
 def clean_dataset(
-    run: JobRun, contract: Contract, contracts: dict[str, Contract], full_refresh: bool
+    run: JobRun,
+    contract: Contract,
+    contracts: dict[str, Contract],
+    full_refresh: bool,
+    salt: str | None = None,
 ) -> CleanResult:
+    """``salt``: the PII salt, resolved once by ``clean_all`` (else here, when the contract hashes)."""
     storage, spark = run.storage, run.spark
     raw = Table(storage, "raw", contract.name)
     cleaned = Table(storage, "cleaned", contract.name)
@@ -106,7 +111,7 @@ def clean_dataset(
 
     typed = cast_to_contract(normalize_text(frame, contract), contract)
     if needs_salt(contract):
-        typed = with_salt(typed, pii_salt(run.args.get("pii-salt-secret")))
+        typed = with_salt(typed, salt if salt is not None else pii_salt(run.args.get("pii-salt-secret")))
     existing = cleaned.read(spark) if incremental and contract.keys else None
     if existing is not None:
         existing = existing.select(*contract.keys)
@@ -202,8 +207,12 @@ def clean_all(run: JobRun) -> list[CleanResult]:
     """Every ``--dataset`` (default: every contract), referenced datasets first."""
     contracts, names = run.contracts()
     full_refresh = run.args.flag("full-refresh")
+    # A missing salt is known before any work: not after the datasets cleaned ahead of the one that hashes.
+    hashing = any(needs_salt(contracts[n]) for n in names)
+    salt = pii_salt(run.args.get("pii-salt-secret")) if hashing else None
     results = [
-        clean_dataset(run, contracts[n], contracts, full_refresh) for n in dependency_order(names, contracts)
+        clean_dataset(run, contracts[n], contracts, full_refresh, salt)
+        for n in dependency_order(names, contracts)
     ]
     run.summary["datasets"] = [asdict(r) for r in results]
     return results
