@@ -9,7 +9,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pyspark.sql import DataFrame, Observation
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lake.contracts import ContractError
@@ -26,7 +26,7 @@ from lake.features.spec import (
     save_spec,
 )
 from lake.paths import contracts_dir
-from lake.publish import Publication, Target, commit_staged
+from lake.publish import Publication, Target, publish
 from lake.quality.metrics import Metric, backfill_metrics
 from lake.runtime import JobRun
 from lake.spark import persist_on_disk
@@ -86,39 +86,23 @@ def _current_versions(run: JobRun, spec: FeatureSpec) -> dict[str, int]:
     return versions
 
 
-def _reasons(spec: FeatureSpec) -> list[str]:
-    return list(spec.label.exclude) + [f"no_{j.dataset}" for j in spec.joins if j.how == "inner"]
-
-
-def _observe(candidates: DataFrame, spec: FeatureSpec) -> tuple[DataFrame, Observation]:
-    """Rows in, per exclusion reason, per split and positive labels, measured by the write itself
-    (Spark ``observe``): no pass of its own. Read with ``_account`` once the write has run."""
-    observation = Observation(f"featurize_{spec.name}")
-    observed = candidates.observe(
-        observation,
+def _account(candidates: DataFrame, spec: FeatureSpec) -> tuple[RowCounts, dict[str, int], dict[str, int]]:
+    """One aggregation: rows in, per exclusion reason, per split, and positive labels."""
+    reasons = list(spec.label.exclude) + [f"no_{j.dataset}" for j in spec.joins if j.how == "inner"]
+    row = candidates.agg(
         F.count(F.lit(1)).alias("rows"),
-        *[F.sum((F.col(EXCLUDED) == r).cast("long")).alias(f"x{i}") for i, r in enumerate(_reasons(spec))],
+        *[F.sum((F.col(EXCLUDED) == r).cast("long")).alias(f"x{i}") for i, r in enumerate(reasons)],
         *[
             F.sum((F.col(EXCLUDED).isNull() & (F.col(SPLIT) == s)).cast("long")).alias(s)
             for s in ("train", "validation", "test")
         ],
         F.sum(F.when(F.col(EXCLUDED).isNull(), F.col(spec.label.name))).alias("positives"),
-    )
-    return observed, observation
-
-
-def _account(
-    observation: Observation, spec: FeatureSpec, keep_unlabelled: bool
-) -> tuple[RowCounts, dict[str, int], dict[str, int]]:
-    """The observed counts: rows in, per exclusion reason, per split, and positive labels."""
-    row = observation.get
-    excluded = {r: int(row[f"x{i}"] or 0) for i, r in enumerate(_reasons(spec))}
+    ).first()
+    assert row is not None
+    excluded = {r: int(row[f"x{i}"] or 0) for i, r in enumerate(reasons)}
     splits = {s: int(row[s] or 0) for s in ("train", "validation", "test")}
     total = int(row["rows"])
-    if keep_unlabelled:
-        counts = RowCounts(total, total)
-    else:
-        counts = RowCounts(total, sum(splits.values()), 0, sum(excluded.values()))
+    counts = RowCounts(total, sum(splits.values()), 0, sum(excluded.values()))
     return counts, excluded, splits | {"positives": int(row["positives"] or 0)}
 
 
@@ -161,61 +145,58 @@ def build(
     if where:
         base = base.where(F.expr(where))
     others = {d: f for d, f in frames.items() if d != spec.base}
-    inputs = ml.model_inputs(examples(base, others, frames[spec.base], spec), spec, (EXCLUDED,))
-    if pipeline_uri is None:
-        # A fit reads the training rows once per estimator, the write reads them all once more: the
-        # examples are computed once, into the narrow model inputs (plus the exclusion reason).
-        # Without a fit the write is the only consumer, and nothing is kept.
-        inputs = persist_on_disk(inputs)
+    candidates = persist_on_disk(examples(base, others, frames[spec.base], spec))
     try:
-        labelled = inputs.where(F.col(EXCLUDED).isNull())
-        if pipeline_uri is None:
-            model = ml.fit(spec, labelled)
-            pipeline_uri = f"{target.uri}/_pipelines/{run.run.run_id}"
-            ml.save(model, pipeline_uri)
-            save_spec(run.storage, pipeline_uri, spec)
-        else:
-            model = ml.load(pipeline_uri)
-        observed, observation = _observe(inputs, spec)
-        rows = observed if keep_unlabelled else observed.where(F.col(EXCLUDED).isNull())
-        out = ml.transform(model, spec, rows)
-        staged = target.stage(out, (SPLIT,), run.run.run_id)
-    finally:
-        inputs.unpersist()
-    counts, excluded, balance = _account(observation, spec, keep_unlabelled)
-    current = target.version()
-    sequence = 0 if current is None else current + 1
-    write_mode: WriteMode = "append" if mode == "incremental" else "overwrite"
-    publication = Publication(
-        Target(
-            target,
-            arrow_schema_of(out.schema),
-            write_mode,
-            (SPLIT,),
-            app_transactions=(AppTransaction(f"featurize:{target.name}", sequence),),
-            description=spec.description,
-        ),
-        counts=counts,
-        inputs=tuple(refs),
-        contract=ContractRef(spec.name, spec.fingerprint),
-        stage_tags=FeatureTags(
-            mode=mode,
-            spec=ContractRef(spec.name, spec.fingerprint),
-            pipeline=pipeline_uri,
-            excluded=excluded,
-            examples=balance,
-            rebuilt_from=rebuilt_from,
-            applied=applied,
-        ),
-        output_facets={
-            "column_lineage": feature_lineage(
-                spec, {d: Table(run.storage, "cleaned", d).uri for d in spec.inputs}
+        counts, excluded, balance = _account(candidates, spec)
+        rows = candidates if keep_unlabelled else candidates.where(F.col(EXCLUDED).isNull())
+        if keep_unlabelled:
+            counts = RowCounts(counts.rows_in, counts.rows_in)
+        inputs = persist_on_disk(ml.model_inputs(rows, spec))
+        try:
+            if pipeline_uri is None:
+                model = ml.fit(spec, inputs)
+                pipeline_uri = f"{target.uri}/_pipelines/{run.run.run_id}"
+                ml.save(model, pipeline_uri)
+                save_spec(run.storage, pipeline_uri, spec)
+            else:
+                model = ml.load(pipeline_uri)
+            out = ml.transform(model, spec, inputs)
+            current = target.version()
+            sequence = 0 if current is None else current + 1
+            write_mode: WriteMode = "append" if mode == "incremental" else "overwrite"
+            publication = Publication(
+                Target(
+                    target,
+                    arrow_schema_of(out.schema),
+                    write_mode,
+                    (SPLIT,),
+                    app_transactions=(AppTransaction(f"featurize:{target.name}", sequence),),
+                    description=spec.description,
+                ),
+                counts=counts,
+                inputs=tuple(refs),
+                contract=ContractRef(spec.name, spec.fingerprint),
+                stage_tags=FeatureTags(
+                    mode=mode,
+                    spec=ContractRef(spec.name, spec.fingerprint),
+                    pipeline=pipeline_uri,
+                    excluded=excluded,
+                    examples=balance,
+                    rebuilt_from=rebuilt_from,
+                    applied=applied,
+                ),
+                output_facets={
+                    "column_lineage": feature_lineage(
+                        spec, {d: Table(run.storage, "cleaned", d).uri for d in spec.inputs}
+                    )
+                },
+                metrics=tuple(_metrics(spec, counts, excluded, balance)),
             )
-        },
-        metrics=tuple(_metrics(spec, counts, excluded, balance)),
-    )
-    # commit_staged checks the observed counts balance and match the rows in the staged files.
-    published = commit_staged(run, publication, staged)
+            published = publish(run, publication, out)
+        finally:
+            inputs.unpersist()
+    finally:
+        candidates.unpersist()
     version = published.target.version if published.target else None
     return FeatureResult(
         spec.name,
