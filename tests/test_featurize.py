@@ -74,6 +74,46 @@ def test_one_row_per_labelled_example_and_every_row_accounted(lake: Storage) -> 
     assert all(len(v) == width for v in table["features"].to_list())
 
 
+def _tags(storage: Storage, name: str, version: int) -> dict:
+    [entry] = [h for h in DeltaTable(storage.uri("features", name)).history() if h["version"] == version]
+    return entry["lakeprep"]
+
+
+def test_recorded_counts_equal_a_count_of_the_written_table(lake: Storage) -> None:
+    """Rows, splits and positives recorded in the tags and the metrics table agree with polars counting
+    the committed rows."""
+    table = features(lake, version=0)
+    tags = _tags(lake, "flight_delay", 0)
+    splits = {s: table.filter(pl.col("split") == s).height for s in ("train", "validation", "test")}
+    assert tags["examples"] == splits | {"positives": table["is_late"].sum()}
+    assert tags["rows"]["out"] == table.height
+    assert tags["rows"]["in"] == table.height + sum(tags["excluded"].values())
+    metrics = pl.read_delta(lake.uri("metrics", "quality")).filter(
+        (pl.col("table") == "features/flight_delay") & (pl.col("table_version") == 0)
+    )
+    recorded = {(r["metric"], r["subject"]): r["value"] for r in metrics.iter_rows(named=True)}
+    assert {s: recorded[("split_rows", s)] for s in splits} == splits
+    assert recorded[("rows_out", None)] == table.height
+    assert {r: recorded[("rows_excluded", r)] for r in tags["excluded"]} == tags["excluded"]
+
+
+@pytest.mark.parametrize(
+    ("where", "output"), [("day = 2", "flight_delay_day2"), ("month = 12", "flight_delay_none")]
+)
+def test_applied_rows_are_counted_even_when_none_is_selected(lake: Storage, where: str, output: str) -> None:
+    """``--apply`` keeps unlabelled rows: its counts match the table, also when the filter selects no row
+    at all (counting that case by Spark ``observe`` during the write blocked forever: Spark drops the
+    observation from a plan it proves empty, SPARK-54620, so the counts keep their own aggregation)."""
+    [result] = run_inprocess(
+        "featurize", ["--lake", lake.root, "--apply", "--where", where, "--output", output]
+    )
+    table = pl.read_delta(lake.uri("features", output))
+    tags = _tags(lake, output, result.version)
+    assert tags["rows"]["in"] == tags["rows"]["out"] == result.rows_out == table.height
+    assert table["is_late"].null_count() == sum(tags["excluded"].values())
+    assert tags["examples"]["positives"] == table["is_late"].sum()
+
+
 def test_features_match_their_sources(lake: Storage) -> None:
     table = features(lake).filter(pl.col("split") == "train")
     assert table["dep_hour"].mean() == pytest.approx(0.0, abs=1e-9)  # scaled on the training split
