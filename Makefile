@@ -14,7 +14,7 @@ CHROMIUM := /usr/bin/chromium
 FORTUNES := /usr/share/games/fortunes/computers
 PIP := pip --disable-pip-version-check -q
 BENCH_VENV := .venv-bench
-BENCH_EXTRAS := spark,features,labeling,sample,bench
+BENCH_EXTRAS := spark,features,labeling,sample,bench,embeddings
 BENCH_PEERS := "pyspark==4.0.*" "pandera[pyspark]==0.35.0" "great_expectations[spark]==1.24.1" \
 	"scikit-activeml==1.0.1" "psutil>=5.9"
 

@@ -32,8 +32,8 @@ DIGIT_LABELS = tuple(str(d) for d in range(10))
 # The image campaign of `make demo` on the 1,797 digits, at the 95% target. The model reaches ~98%
 # held-out accuracy after 500-700 labels, but the per-label guarantee needs 59 error-free validation labels
 # in every digit (a random slice of ~700) before it may label anything by machine. With 1,200 human labels
-# in batches of 200 the slice gets there; measured (2026-11-29): 166 of the 597 items left labelled by
-# machine at 99.4% true accuracy, 431 left for people (docs/labeling.md, "Models per content").
+# in batches of 200 the slice gets there; `make demo` in a fresh clone (2026-11-29): 313 of the 597 items
+# left labelled by machine at 99.7% true accuracy, 284 left for people (docs/labeling.md).
 IMAGE_CAMPAIGN: dict[str, Any] = {
     "batch_size": 200,
     "budget_items": 1200,
