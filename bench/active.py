@@ -23,7 +23,16 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.model_selection import train_test_split
 
-from bench.learning import Dataset, accuracy, active_loop, first_batch, fit, flights_sample, load_dataset
+from bench.learning import (
+    Dataset,
+    accuracy,
+    active_loop,
+    first_batch,
+    fit,
+    flights_sample,
+    load_dataset,
+    unavailable,
+)
 from labeling.spec import STRATEGIES
 
 # data set -> (batch size, label budget of the full run)
@@ -185,6 +194,8 @@ def run(
     workers: int = 2,
     datasets: tuple[str, ...] = tuple(BUDGETS),
 ) -> dict[str, Any]:
+    skipped = unavailable(datasets)
+    datasets = tuple(d for d in datasets if d not in skipped)
     tasks = [
         {
             "dataset": d,
@@ -203,4 +214,4 @@ def run(
         flights_sample(flights_lake)  # made once, before the workers read it
     with ProcessPoolExecutor(workers) as executor:
         runs = list(executor.map(run_one, tasks))
-    return {"summary": summarise(runs), "runs": runs}
+    return {"summary": summarise(runs), "runs": runs, "skipped": skipped}

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bench.learning import Dataset, active_loop, flights_sample, load_dataset
+from bench.learning import Dataset, active_loop, flights_sample, load_dataset, unavailable
 from labeling.autolabel import calibrate_per_label, min_count_for
 from labeling.planner import slice_size
 from labeling.spec import Budget, CampaignSpec
@@ -257,6 +257,8 @@ def run(
     levels = [(DEFAULT_CONFIDENCE, list(targets))] + [
         (c, [TARGETS_AT_LOWER_CONFIDENCE]) for c in lower_confidence
     ]
+    skipped = unavailable(datasets)
+    datasets = tuple(d for d in datasets if d not in skipped)
     tasks = [
         {
             "dataset": d,
@@ -274,4 +276,4 @@ def run(
         flights_sample(flights_lake)  # made once, before the workers read it
     with ProcessPoolExecutor(workers) as executor:
         runs = list(executor.map(run_one, tasks))
-    return {"summary": summarise(runs), "runs": runs}
+    return {"summary": summarise(runs), "runs": runs, "skipped": skipped}

@@ -10,6 +10,7 @@ k-center, the most margin-uncertain ``candidate_factor`` x batch for the hybrid.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,16 @@ def fortune_embeddings(texts: list[str]) -> NDArray[np.float64]:
     from labeling.content_features import sentence_embeddings
 
     return sentence_embeddings(texts)
+
+
+def unavailable(names: Sequence[str]) -> dict[str, str]:
+    """The sets this environment cannot build, and why: only the sentence embeddings need an optional
+    extra. A measurement leaves them out (and says so) instead of failing with all the others."""
+    from labeling.content_features import embeddings_available
+
+    if "fortunes_embeddings" in names and not embeddings_available():
+        return {"fortunes_embeddings": "the embeddings extra is not installed (pip install '.[embeddings]')"}
+    return {}
 
 
 def load_dataset(name: str, flights_lake: Path | None = None) -> Dataset:

@@ -205,12 +205,14 @@ def measured_note(result: dict[str, Any], planned: list[str]) -> str:
     m = result.get("measured")
     if not m:
         return ""
-    missing = [n for n in planned if n not in result["summary"]]
+    skipped: dict[str, str] = result.get("skipped", {})
+    missing = [n for n in planned if n not in result["summary"] and n not in skipped]
     left_out = (
         f"**Not measured in this run** (the deadline on a machine shared with other work): {', '.join(missing)}. "
         if missing
         else ""
     )
+    left_out += "".join(f"**{name} not measured**: {why}. " for name, why in skipped.items())
     return left_out + (
         f"Measured on {m['started']} at commit {m['lakeprep_commit']}, {m['seeds']} seeds, in "
         f"{result['seconds'] / 60:.0f} min; load average (1 min) {m['load_average_at_start'][0]} at the start "
