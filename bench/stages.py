@@ -1,11 +1,11 @@
-"""Where one ``clean`` run's time goes, stage by stage: ``python -m bench.stages [--repeats N]``.
+"""Where one ``clean`` run's time goes, stage by stage: ``python -m bench.stages [--repeats N] [--rules-scaling]``.
 
 clean is one Spark job of a few stages, so its parts cannot be timed one after the other from Python.
 Spark's event log times each stage and says what it read, shuffled and wrote. This runs the
 ``lakeprep_clean`` tier (25 rules, the 4.4M-row ``one_percent`` table) with whole-stage codegen's
 method limit at Spark's default (65535 bytes) and at HotSpot's JIT limit (8000, what
-spark-defaults.conf sets), each a fresh process, alternating, and writes bench/results/clean_stages.json
-for the report's section 1.
+spark-defaults.conf sets), each a fresh process, alternating; ``--rules-scaling`` runs 10 and 50 rules
+at 8000 instead. Writes bench/results/clean_stages.json (runs of other settings kept) for section 1.
 """
 
 from __future__ import annotations
@@ -74,42 +74,47 @@ def clean_stages(params: dict[str, Any]) -> dict[str, Any]:
         return {**measured, "stages": stage_figures(events)}
 
 
-def measure(repeats: int) -> dict[str, Any]:
+def measure(settings: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
+    """``settings``: (rule count, method limit) pairs, each run ``repeats`` times, alternating order."""
     lake = validation.variant_lake("4.4M", "one_percent")
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     load = [round(x, 2) for x in os.getloadavg()]
     runs = []
     for repeat in range(repeats):
-        order = LIMITS if repeat % 2 == 0 else tuple(reversed(LIMITS))
-        for limit in order:
-            params = {"lake": str(lake), "tier": "lakeprep_clean", "rules": RULES, "limit": limit}
+        for rules, limit in settings if repeat % 2 == 0 else list(reversed(settings)):
+            params = {"lake": str(lake), "tier": "lakeprep_clean", "rules": rules, "limit": limit}
             result = run_workload("bench.stages:clean_stages", params)
             runs.append(
                 {
+                    "rules": rules,
                     "limit": limit,
                     "repeat": repeat,
                     **result.detail,
                     "seconds": result.seconds,
                     "peak_rss_mb": result.peak_rss_mb,
+                    "started": started,
+                    "load_average": load,
                 }
             )
-    return {
-        "measured": {
-            "started": started,
-            "load_average": load,
-            "rows": validation.prepare("4.4M")["one_percent"]["rows"],
-            "rules": RULES,
-        },
-        "runs": runs,
-    }
+    return {"rows": validation.prepare("4.4M")["one_percent"]["rows"], "runs": runs}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--rules-scaling",
+        action="store_true",
+        help="profile 10 and 50 rules at the 8000 limit instead (merged with the 25-rule runs on file)",
+    )
     args = parser.parse_args()
-    result = measure(args.repeats)
-    (paths.RESULTS / "clean_stages.json").write_text(json.dumps(result, indent=1, default=str))
+    settings = [(10, 8000), (50, 8000)] if args.rules_scaling else [(RULES, limit) for limit in LIMITS]
+    result = measure(settings, args.repeats)
+    target = paths.RESULTS / "clean_stages.json"
+    if target.exists():  # keep the runs of the other settings
+        kept = [r for r in json.loads(target.read_text())["runs"] if (r["rules"], r["limit"]) not in settings]
+        result["runs"] = kept + result["runs"]
+    target.write_text(json.dumps(result, indent=1, default=str))
 
 
 if __name__ == "__main__":
