@@ -135,10 +135,15 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def labels_to_reach(labels: list[int], scores: list[float], goal: float) -> int | None:
+    """The label count from which the curve stays at or above ``goal`` to the end of the budget: a
+    curve that touches the goal once by the test set's noise and falls back has not reached it."""
+    reached = None
     for count, score in zip(labels, scores, strict=True):
-        if score >= goal:
-            return count
-    return None
+        if score < goal:
+            reached = None
+        elif reached is None:
+            reached = count
+    return reached
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -122,8 +122,9 @@ def active_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list
         "",
         f"![learning curves]({plot})",
         "",
-        "Labels needed to reach 95% and 98% of the accuracy of a model trained on the whole pool (median over "
-        "seeds; '-' when fewer than half the seeds got there within the budget):",
+        "Labels needed to reach 95% and 98% of the accuracy of a model trained on the whole pool, and stay "
+        "there to the end of the budget (a seed whose curve touches the goal once and falls back has not "
+        "reached it; median over seeds; '-' when fewer than half the seeds got there within the budget):",
         "",
         table(
             ["data set", "strategy", "accuracy at budget", "labels to 95%", "labels to 98%", "time per run"],
