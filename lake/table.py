@@ -475,9 +475,9 @@ class Table:
         adds = list(staged.adds) if staged else []
         if not data_change:
             adds = [dataclasses.replace(a, data_change=False) for a in adds]
+        transactions = [Transaction(app_id, version) for app_id, version in app_transactions] or None
         properties = CommitProperties(
-            custom_metadata={LINEAGE_KEY: dict(tags)},
-            app_transactions=[Transaction(app_id, version) for app_id, version in app_transactions] or None,
+            custom_metadata={LINEAGE_KEY: dict(tags)}, app_transactions=transactions
         )
         delta_schema = _delta_schema(schema)
         existed = self.exists()
@@ -497,7 +497,13 @@ class Table:
                     name=self.name,
                     description=description,
                     storage_options=self.storage.delta_options,
-                    commit_properties=properties,
+                    # version 0 or nothing: delta-rs would otherwise retry a lost creation race as a
+                    # later version that re-creates the table beside the winner's commit
+                    commit_properties=CommitProperties(
+                        custom_metadata={LINEAGE_KEY: dict(tags)},
+                        app_transactions=transactions,
+                        max_commit_retries=0,
+                    ),
                 )
                 return self._result(adds)
             except Exception as exc:  # lost a creation race: fall through to a normal commit
@@ -654,6 +660,10 @@ class Table:
                     commit_properties=CommitProperties(
                         custom_metadata={LINEAGE_KEY: dict(tags)},
                         app_transactions=[Transaction(a, v) for a, v in app_transactions] or None,
+                        # A creation that loses the race for version 0 must fail, not be retried by
+                        # delta-rs as a later version that re-creates the table beside the winner's
+                        # commit (and records an app transaction the winner may already hold).
+                        max_commit_retries=None if existed else 0,
                     ),
                 )
             except DeltaError:
