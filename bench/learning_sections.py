@@ -214,6 +214,11 @@ def measured_note(result: dict[str, Any], planned: list[str]) -> str:
         else ""
     )
     left_out += "".join(f"**{name} not measured**: {why}. " for name, why in skipped.items())
+    earlier: dict[str, str] = m.get("earlier_sets", {})
+    left_out += "".join(
+        f"**{name}** is the earlier run's (started {when}): this run did not reach it. "
+        for name, when in earlier.items()
+    )
     return left_out + (
         f"Measured on {m['started']} at commit {m['lakeprep_commit']}, {m['seeds']} seeds, in "
         f"{result['seconds'] / 60:.0f} min; load average (1 min) {m['load_average_at_start'][0]} at the start "
