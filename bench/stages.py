@@ -29,6 +29,19 @@ LIMITS = (65535, 8000)
 RULES = 25
 
 
+def _started() -> dict[str, Any]:
+    """When a measurement started and the machine's load then."""
+    return {
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _stage_metrics(event: dict[str, Any]) -> dict[str, Any]:
+    """A completed stage's task metrics by name (``internal.metrics.*``)."""
+    return {a["Name"]: a.get("Value", 0) for a in event["Stage Info"].get("Accumulables", [])}
+
+
 def stage_figures(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every completed stage of a Spark event log: wall seconds, task seconds, bytes."""
     stages = []
@@ -36,7 +49,7 @@ def stage_figures(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if event["Event"] != "SparkListenerStageCompleted":
             continue
         info = event["Stage Info"]
-        metrics = {a["Name"]: a.get("Value", 0) for a in info.get("Accumulables", [])}
+        metrics = _stage_metrics(event)
         shuffle_read = metrics.get("internal.metrics.shuffle.read.localBytesRead", 0) + metrics.get(
             "internal.metrics.shuffle.read.remoteBytesRead", 0
         )
@@ -130,9 +143,8 @@ def job_figures(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif kind == "SparkListenerJobEnd":
             jobs[event["Job ID"]]["end"] = event["Completion Time"]
         elif kind == "SparkListenerStageCompleted":
-            info = event["Stage Info"]
-            metrics = {a["Name"]: a.get("Value", 0) for a in info.get("Accumulables", [])}
-            stage_tasks[info["Stage ID"]] = metrics.get("internal.metrics.executorRunTime", 0) / 1000
+            runtime = _stage_metrics(event).get("internal.metrics.executorRunTime", 0)
+            stage_tasks[event["Stage Info"]["Stage ID"]] = runtime / 1000
     grouped: dict[str, dict[str, Any]] = {}
 
     def entry(site: str) -> dict[str, Any]:
@@ -165,8 +177,7 @@ def featurize_jobs(params: dict[str, Any]) -> dict[str, Any]:
 def measure(settings: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
     """``settings``: (rule count, method limit) pairs, each run ``repeats`` times, alternating order."""
     lake = validation.variant_lake("4.4M", "one_percent")
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    load = [round(x, 2) for x in os.getloadavg()]
+    started = _started()
     runs = []
     for repeat in range(repeats):
         for rules, limit in settings if repeat % 2 == 0 else list(reversed(settings)):
@@ -180,8 +191,7 @@ def measure(settings: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
                     **result.detail,
                     "seconds": result.seconds,
                     "peak_rss_mb": result.peak_rss_mb,
-                    "started": started,
-                    "load_average": load,
+                    **started,
                 }
             )
     return {"rows": validation.prepare("4.4M")["one_percent"]["rows"], "runs": runs}
@@ -191,8 +201,7 @@ def measure_featurize(size: str) -> dict[str, Any]:
     """Both featurize tiers once each at ``size``, at the 8000 limit."""
     from bench import features
 
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    load = [round(x, 2) for x in os.getloadavg()]
+    started = _started()
     runs = []
     for tier in features.TIERS:
         params = {
@@ -205,7 +214,7 @@ def measure_featurize(size: str) -> dict[str, Any]:
         runs.append(
             {"tier": tier, **result.detail, "seconds": result.seconds, "peak_rss_mb": result.peak_rss_mb}
         )
-    return {"size": size, "started": started, "load_average": load, "runs": runs}
+    return {"size": size, **started, "runs": runs}
 
 
 def main() -> None:

@@ -475,10 +475,6 @@ class Table:
         adds = list(staged.adds) if staged else []
         if not data_change:
             adds = [dataclasses.replace(a, data_change=False) for a in adds]
-        transactions = [Transaction(app_id, version) for app_id, version in app_transactions] or None
-        properties = CommitProperties(
-            custom_metadata={LINEAGE_KEY: dict(tags)}, app_transactions=transactions
-        )
         delta_schema = _delta_schema(schema)
         existed = self.exists()
         if existed and self._recorded_in(snapshot := self.snapshot(), app_transactions):
@@ -497,13 +493,7 @@ class Table:
                     name=self.name,
                     description=description,
                     storage_options=self.storage.delta_options,
-                    # version 0 or nothing: delta-rs would otherwise retry a lost creation race as a
-                    # later version that re-creates the table beside the winner's commit
-                    commit_properties=CommitProperties(
-                        custom_metadata={LINEAGE_KEY: dict(tags)},
-                        app_transactions=transactions,
-                        max_commit_retries=0,
-                    ),
+                    commit_properties=_commit_properties(tags, app_transactions, creating=True),
                 )
                 return self._result(adds)
             except Exception as exc:  # lost a creation race: fall through to a normal commit
@@ -537,7 +527,7 @@ class Table:
                 schema=delta_schema,
                 partition_by=table_partitions or None,
                 partition_filters=filters,
-                commit_properties=properties,
+                commit_properties=_commit_properties(tags, app_transactions, creating=False),
             )
         except CommitFailedError:
             # delta-rs refuses a commit whose app transaction another writer committed since our
@@ -657,14 +647,7 @@ class Table:
                     configuration=None if existed else _delta_rs_stats_columns(data.schema),
                     writer_properties=_no_float_footer_stats(data.schema),
                     storage_options=self.storage.delta_options,
-                    commit_properties=CommitProperties(
-                        custom_metadata={LINEAGE_KEY: dict(tags)},
-                        app_transactions=[Transaction(a, v) for a, v in app_transactions] or None,
-                        # A creation that loses the race for version 0 must fail, not be retried by
-                        # delta-rs as a later version that re-creates the table beside the winner's
-                        # commit (and records an app transaction the winner may already hold).
-                        max_commit_retries=None if existed else 0,
-                    ),
+                    commit_properties=_commit_properties(tags, app_transactions, creating=not existed),
                 )
             except DeltaError:
                 # Two runs wrote the same app transaction at once (two jobs recording one table version's
@@ -677,6 +660,19 @@ class Table:
                 continue
             break
         return CommitResult(self.ref, self.snapshot().version(), data.num_rows, 1 if data.num_rows else 0)
+
+
+def _commit_properties(
+    tags: Mapping[str, Any], app_transactions: Sequence[tuple[str, int]], *, creating: bool
+) -> CommitProperties:
+    """A commit's lineage tags and app transactions. A creating commit is version 0 or nothing: retried,
+    delta-rs would commit a lost creation race as a later version that re-creates the table beside the
+    winner's commit (and records an app transaction the winner may already hold)."""
+    return CommitProperties(
+        custom_metadata={LINEAGE_KEY: dict(tags)},
+        app_transactions=[Transaction(app_id, version) for app_id, version in app_transactions] or None,
+        max_commit_retries=0 if creating else None,
+    )
 
 
 def _delta_schema(schema: pa.Schema) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
@@ -232,12 +233,11 @@ def test_a_driver_side_append_checked_before_a_concurrent_one_adds_nothing(lake:
 
 def creations(uri: str) -> int:
     """How many commits in the table's log carry table metadata (only version 0 should)."""
-    log = os.path.join(uri, "_delta_log")
+    log = Path(uri) / "_delta_log"
     return sum(
         1
-        for name in os.listdir(log)
-        if name.endswith(".json")
-        and any("metaData" in json.loads(line) for line in open(os.path.join(log, name)))
+        for commit in log.glob("*.json")
+        if any("metaData" in json.loads(line) for line in commit.read_text().splitlines())
     )
 
 
