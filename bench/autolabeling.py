@@ -60,7 +60,7 @@ DEFAULT_CONFIDENCE = CampaignSpec.model_fields["confidence_level"].default
 
 def per_class(level: float) -> int:
     """Validation items each class must show at confidence ``level`` (target 0.95, as a campaign's spec
-    sizes it: ``labeling.planner.per_label_needed``)."""
+    sizes it: ``CampaignSpec.validation_per_label``)."""
     return max(MIN_VALIDATION, min_count_for(TARGETS_AT_LOWER_CONFIDENCE, 1.0 - level))
 
 

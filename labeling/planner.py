@@ -15,7 +15,6 @@ from typing import Any
 import pyarrow as pa
 from scipy.stats import beta
 
-from labeling.autolabel import min_count_for
 from labeling.backends.base import Task
 from labeling.report import capacity
 from labeling.spec import CampaignSpec
@@ -81,13 +80,6 @@ VALIDATION_MARGIN = 1.15  # a random slice splits unevenly between labels: aim a
 SHARE_QUANTILE = 0.2  # a label's share of the pool is taken at this lower quantile: small counts mislead
 
 
-def per_label_needed(spec: CampaignSpec) -> int:
-    """Validation items every label must show (``min_count_for(target, alpha)``, 59 at 95% / 95%, and at
-    least ``min_validation``): fewer in one true class and ``autolabel.calibrate_per_label`` can machine-label
-    nothing at all."""
-    return max(spec.min_validation, min_count_for(spec.target_accuracy, 1.0 - spec.confidence_level))
-
-
 def label_share(count: int, total: int, n_labels: int, quantile: float = SHARE_QUANTILE) -> float:
     """A cautious estimate of a label's share of the pool from ``count`` of ``total`` random validation
     items: the ``quantile`` of its Beta posterior under a uniform Dirichlet prior (a label not seen yet
@@ -98,9 +90,9 @@ def label_share(count: int, total: int, n_labels: int, quantile: float = SHARE_Q
 def validation_needed(
     spec: CampaignSpec, counts: Sequence[int] = (), quantile: float = SHARE_QUANTILE
 ) -> int:
-    """How large the random validation slice must grow for every label to show ``per_label_needed``
-    items, given ``counts``, the human labels per label already in it (``slice_size``)."""
-    return slice_size(per_label_needed(spec), len(spec.labels), counts, quantile)
+    """How large the random validation slice must grow for every label to show
+    ``CampaignSpec.validation_per_label`` items, given ``counts``, the human labels per label already in it (``slice_size``)."""
+    return slice_size(spec.validation_per_label, len(spec.labels), counts, quantile)
 
 
 def slice_size(
@@ -152,7 +144,7 @@ def validation_shortfall(spec: CampaignSpec, counts: Sequence[int], budget_left:
     total = sum(counts)
     if not spec.autolabel or total == 0:
         return ""
-    per_label = per_label_needed(spec)
+    per_label = spec.validation_per_label
     short = [(i, c) for i, c in enumerate(counts) if c < per_label]
     if not short:
         return ""

@@ -58,6 +58,7 @@ class ClassStatus:
     measured_on: int  # how many validation items that is (the fewest of any round that labelled)
     machine_accuracy_lower_bound: float | None  # at the campaign's confidence level
     validation_items: int  # validation items of this class (human label) in the latest round
+    validation_needed: int  # what it must show before any item is labelled by machine (0: no auto-labelling)
     wrong_share_upper_bound: float | None  # at most this share of the class gets a wrong machine label
 
 
@@ -184,6 +185,7 @@ def class_status(
                 measured_on=min((int(r["n_above"]) for r in measured), default=0),
                 machine_accuracy_lower_bound=min(bounds) if bounds else None,
                 validation_items=int(latest_class.get("n_validation") or 0),
+                validation_needed=spec.validation_per_label if spec.autolabel else 0,
                 wrong_share_upper_bound=latest_class.get("wrong_share_upper_bound"),
             )
         )
@@ -317,6 +319,7 @@ def render_status(status: CampaignStatus) -> RichTable:
             "model accuracy (held-out human labels)",
             f"{pct(status.model_accuracy)} on {status.validation_items} items",
         ),
+        *([("validation slice", shortfall)] if (shortfall := validation_shortfall(status.classes)) else []),
         ("machine-label threshold now", "-" if status.threshold is None else f"{status.threshold:.3f}"),
         (
             f"machine-label accuracy (target {pct(status.target_accuracy)})",
@@ -349,9 +352,24 @@ def render_status(status: CampaignStatus) -> RichTable:
                 f"; at most {pct(c.wrong_share_upper_bound)} of the class mislabelled by machine"
                 if c.wrong_share_upper_bound is not None and status.machine_items
                 else ""
+            )
+            + (
+                f"; {c.validation_items:,} of the {c.validation_needed} validation items it needs"
+                if c.validation_items < c.validation_needed
+                else ""
             ),
         )
     return table
+
+
+def validation_shortfall(classes: list[ClassStatus]) -> str | None:
+    """Why nothing is labelled by machine yet, when that is the reason: the labels whose validation items
+    cannot prove the target (one short label blocks every machine label, ``autolabel.calibrate_per_label``)."""
+    short = [c for c in classes if c.validation_items < c.validation_needed]
+    if not short:
+        return None
+    listed = ", ".join(f"{c.label} {c.validation_items:,}" for c in short)
+    return f"every label needs {short[0].validation_needed} before any machine label; short: {listed}"
 
 
 def measured(accuracy: float | None, n: int, bound: float | None, confidence: float) -> str:

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
+from labeling.autolabel import min_count_for
 from lake.documents import StrictModel
 
 StrategyName = Literal["random", "least_confidence", "margin", "entropy", "k_center", "hybrid"]
@@ -227,37 +228,14 @@ class CampaignSpec(StrictModel):
     def _one_task_type(cls, data: Any) -> Any:
         """The task type is said once: the campaign's, copied into a Ground Truth backend (which builds its
         job from it); a spec giving it only on the backend (as before the campaign had one) takes it from
-        there; two different values are refused."""
-        if not isinstance(data, dict) or data.get("backend") is None:
-            return data
-        backend = data["backend"]
-        if isinstance(backend, GroundTruthBackendSpec):
-            given = backend.task_type if "task_type" in backend.model_fields_set else None
-        elif isinstance(backend, dict) and backend.get("kind") == "ground_truth":
-            given = backend.get("task_type")
-        else:
-            return data
-        wanted = data.get("task_type")
-        if wanted is not None and given is not None and wanted != given:
-            raise ValueError(f"task type {wanted!r} of the campaign, {given!r} of its Ground Truth backend")
-        task_type = wanted or given or "classification"
-        if isinstance(backend, GroundTruthBackendSpec):
-            backend = backend.model_copy(update={"task_type": task_type})
-        else:
-            backend = {**backend, "task_type": task_type}
-        return {**data, "task_type": task_type, "backend": backend}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_machine_regions(cls, data: Any) -> Any:
-        """A machine label is a class, not a set of spans or boxes: a span or box campaign is never
-        labelled by machine, whatever ``autolabel`` says (specs recorded with it on included)."""
+        there; two different values are refused. A machine label is a class, not a set of spans or boxes:
+        a span or box campaign is never labelled by machine, whatever ``autolabel`` says (specs recorded
+        with it on included)."""
         if not isinstance(data, dict):
             return data
-        backend = data.get("backend")
-        given = backend.get("task_type") if isinstance(backend, dict) else getattr(backend, "task_type", None)
-        if (data.get("task_type") or given) in STRUCTURED_TASKS and data.get("autolabel", True):
-            return {**data, "autolabel": False}
+        data = _task_type_said_once(data)
+        if data.get("task_type") in STRUCTURED_TASKS and data.get("autolabel", True):
+            data = {**data, "autolabel": False}
         return data
 
     @field_validator("labels")
@@ -289,8 +267,35 @@ class CampaignSpec(StrictModel):
         return self.task_type in STRUCTURED_TASKS
 
     @property
+    def validation_per_label(self) -> int:
+        """Validation items every label must show (59 at 95% / 95%, and at least ``min_validation``): with
+        fewer in one true class ``autolabel.calibrate_per_label`` can prove nothing, so no item at all is
+        labelled by machine."""
+        return max(self.min_validation, min_count_for(self.target_accuracy, 1.0 - self.confidence_level))
+
+    @property
     def human_cost_per_item(self) -> float:
         return self.budget.cost_per_label * self.annotators_per_item
 
     def label_index(self, label: str) -> int:
         return self.labels.index(label)
+
+
+def _task_type_said_once(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with one task type, on the campaign and on a Ground Truth backend alike."""
+    backend = data.get("backend")
+    if isinstance(backend, GroundTruthBackendSpec):
+        given = backend.task_type if "task_type" in backend.model_fields_set else None
+    elif isinstance(backend, dict) and backend.get("kind") == "ground_truth":
+        given = backend.get("task_type")
+    else:
+        return data
+    wanted = data.get("task_type")
+    if wanted is not None and given is not None and wanted != given:
+        raise ValueError(f"task type {wanted!r} of the campaign, {given!r} of its Ground Truth backend")
+    task_type = wanted or given or "classification"
+    if isinstance(backend, GroundTruthBackendSpec):
+        backend = backend.model_copy(update={"task_type": task_type})
+    else:
+        backend = {**backend, "task_type": task_type}
+    return {**data, "task_type": task_type, "backend": backend}

@@ -308,6 +308,44 @@ def test_several_annotators_consensus_and_review(
     assert campaign.state().items_sent == 120 + review.batch_items
 
 
+def test_status_says_which_label_is_short_of_validation_items_while_nothing_is_labelled_by_machine(
+    spark: SparkSession, lake: Storage
+) -> None:
+    """A rare class (6% of the pool) and a budget of 150: the random validation slice holds a handful of
+    that class, fewer than the 59 a 95% bound at 95% confidence needs, so no item is labelled by machine.
+    ``status`` said only "0 by machine" and left the user to guess why; it now names the short label,
+    how many validation items it has and how many it needs."""
+    from rich.console import Console
+    from sklearn.datasets import make_classification
+
+    from labeling.demo import run_demo_campaign
+    from labeling.report import render_status
+    from tests.labeling.conftest import features_table
+
+    x, y = make_classification(
+        n_samples=1000, n_features=4, class_sep=2.0, weights=[0.94], flip_y=0.0, random_state=5
+    )
+    table = features_table(lake, "rare", x, y)
+    summary = run_demo_campaign(
+        lake, table.ref, batch_size=50, budget_items=150, annotator_noise=0.0, spark=spark
+    )
+    status = summary.status
+    assert status.machine_items == 0
+    _, late = status.classes
+    assert late.validation_needed == 59
+    assert late.validation_items < 59  # the premise: the rare class is short
+    labels = labels_frame(lake, summary.campaign)
+    assert late.validation_items <= labels.filter(pl.col("label_index") == 1).height
+
+    console = Console(record=True, width=240)
+    console.print(render_status(status))
+    text = console.export_text()
+    short = [c for c in status.classes if c.validation_items < 59]
+    listed = ", ".join(f"{c.label} {c.validation_items}" for c in short)
+    assert f"every label needs 59 before any machine label; short: {listed}" in text
+    assert f"{late.validation_items} of the 59 validation items it needs" in text
+
+
 def test_a_demo_sized_campaign_labels_by_machine_and_reports_each_class(
     spark: SparkSession, lake: Storage
 ) -> None:

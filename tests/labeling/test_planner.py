@@ -119,7 +119,7 @@ def test_a_skewed_pool_gets_a_random_slice_large_enough_for_its_rarest_class() -
     plan = spec(batch_size=100, budget=Budget(max_items=3000))
     pool = np.zeros(4000, dtype=np.int64)
     pool[:200] = 1  # 'pos' is 5% of the pool
-    need = planner.per_label_needed(plan)
+    need = plan.validation_per_label
     order = np.random.default_rng(11).permutation(len(pool))
     old = planner.validation_needed(plan)  # before any label: the equal-share estimate, the old sizing
     assert old == math.ceil(need * 2 * planner.VALIDATION_MARGIN)
@@ -145,12 +145,12 @@ def test_a_budget_too_small_for_the_rarest_class_says_which_class_is_short() -> 
     pool[:200] = 1
     checked, notes = campaign_slice(plan, pool)
     counts = np.bincount(pool[checked], minlength=2)
-    assert counts[1] < planner.per_label_needed(plan)
+    assert counts[1] < plan.validation_per_label
     assert len(checked) <= 600 * planner.MAX_VALIDATION_SHARE  # the strategy still gets its third
     last = notes[-1]
     assert "'pos' has" in last
     assert "short), about" in last
     assert "the budget buys at most 66" in last
-    assert f"of the {planner.per_label_needed(plan)} validation labels it needs" in last
+    assert f"of the {plan.validation_per_label} validation labels it needs" in last
     assert planner.validation_shortfall(plan, [0, 0], 600) == ""  # nothing known before any label
     assert planner.validation_shortfall(plan, [70, 60], 100) == ""  # every class proven
