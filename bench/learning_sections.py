@@ -102,7 +102,7 @@ def active_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list
         "## 5. Active learning",
         "",
         "The campaign's own selection code run in memory with known truth (`bench/learning.py`): the default "
-        "model (`labeling.models.fit_model`, a calibrated logistic regression), the k-means cold start for the "
+        "model (`labeling.models.fit_model`, a logistic regression with temperature-scaled confidence), the k-means cold start for the "
         "first batch, then `labeling.strategies.select` on the candidate sets the Spark path builds. Each seed "
         "has one stratified pool/test split (70/30) shared by every strategy and by scikit-activeml's "
         "`UncertaintySampling` (dashed lines), which starts from the same first batch, with an uncalibrated "
@@ -137,8 +137,10 @@ def active_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list
         + ", ".join(f"{n} {summary[n]['majority_accuracy_mean']:.3f}" for n in names)
         + ". With two classes (breast cancer, flights) least confidence, margin and entropy rank items "
         "identically, so their curves coincide. scikit-activeml's runs are several times faster per run because "
-        "its classifier is one plain logistic regression; lakeprep fits a calibrated one (sigmoid, up to 5 "
-        "folds) every round, because auto-labelling trusts its probabilities.",
+        "its classifier is one plain logistic regression; lakeprep also fits the calibration every round (temperature "
+        "scaling cross-validated over up to 5 folds, then the model on every label), because auto-labelling "
+        "trusts its probabilities. Both predict with one logistic regression on the same labels, so the "
+        "accuracy at a given set of labels is the same and the curves differ by the items each strategy picked.",
         "",
         "**Is the default strategy (hybrid) at least as good as random, and close to the best?** Labels to 98% "
         "where a strategy gets there within the budget, and the mean accuracy over the whole budget (the area "
@@ -202,7 +204,7 @@ def default_checks(summary: dict[str, Any], default: str = "hybrid") -> tuple[li
 
 def measured_note(result: dict[str, Any], planned: list[str]) -> str:
     """When and on what machine load a labelling measurement ran (it may be re-run apart from the rest),
-    and the planned sets it did not reach."""
+    the planned sets it did not reach, and the sets (or extra seeds) a later run added."""
     m = result.get("measured")
     if not m:
         return ""
@@ -219,6 +221,8 @@ def measured_note(result: dict[str, Any], planned: list[str]) -> str:
         f"**{name}** is the earlier run's (started {when}): this run did not reach it. "
         for name, when in earlier.items()
     )
+    later: dict[str, str] = m.get("later_sets", {})
+    left_out += "".join(f"**{name}**: {what}. " for name, what in later.items())
     return left_out + (
         f"Measured on {m['started']} at commit {m['lakeprep_commit']}, {m['seeds']} seeds, in "
         f"{result['seconds'] / 60:.0f} min; load average (1 min) {m['load_average_at_start'][0]} at the start "
@@ -462,9 +466,11 @@ def pool_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list[s
     text = [
         "## 7. Pool scoring in Spark",
         "",
-        "`labeling.pool.score_pool` with the campaign's default model (a calibrated logistic regression, compiled "
-        "into Spark SQL expressions: imputation and scaling, one dot product per class and calibration fold, "
-        "Platt's sigmoid, the average over folds, every uncertainty score; no Python worker) then `top_rows` "
+        "`labeling.pool.score_pool` with the campaign's model as it was when measured (a logistic regression "
+        "calibrated by Platt's sigmoid over five folds, compiled into Spark SQL expressions: imputation and "
+        "scaling, one dot product per class and calibration fold, a sigmoid each, the average over folds, every "
+        "uncertainty score; no Python worker; the default since, temperature scaling, has one fold and one "
+        "softmax, so less arithmetic per row) then `top_rows` "
         f"by margin ({result['select']:,} items) against a plain scan of the "
         "same columns taking the top 1,000 by a raw column (the same TakeOrderedAndProject plan without a model). "
         "The pool is synthetic: an id and eight numeric features. " + load_note(result["runs"]),

@@ -2,8 +2,8 @@
 
 A logistic regression (the campaign default, calibrated or not) is compiled into Spark SQL
 expressions: imputation and scaling per feature, one dot product per class (and per calibration
-fold), Platt's sigmoid or the isotonic map as a CASE over its thresholds, the average over folds,
-then the scores. The optimizer runs that in generated code, no Python worker. Other models (trees)
+fold), the softmax of the logits over the fitted temperature, or Platt's sigmoid or the isotonic map
+as a CASE over its thresholds, the average over folds, then the scores. The optimizer runs that in generated code, no Python worker. Other models (trees)
 are broadcast once and applied per Arrow batch in ``mapInPandas``. Both give the numbers the
 in-memory selector computes (``score_frame`` with ``labeling.strategies``). Selection takes the top
 rows with ``orderBy(...).limit(k)``, which Spark runs as a per-partition top-k
@@ -246,13 +246,15 @@ def score_columns(n_labels: int) -> list[Column]:
 
 @dataclass(frozen=True)
 class _LinearFold:
-    """One fitted logistic regression and what turns its decision values into class probabilities:
-    nothing (its own sigmoid / softmax) or the per-class calibrators of one cross-validation fold."""
+    """One fitted logistic regression and what turns its decision values into class probabilities: its
+    own sigmoid / softmax of the decision values times ``logit_scale`` (1, or temperature scaling's
+    inverse temperature), or the per-class calibrators of one cross-validation fold."""
 
     estimator: Any
     n_classes: int
     calibrators: tuple[Any, ...] = ()
     class_positions: tuple[int, ...] = ()
+    logit_scale: float = 1.0
 
     @property
     def width(self) -> int:
@@ -262,6 +264,8 @@ class _LinearFold:
         from pyspark.sql import functions as F
 
         if not self.calibrators:
+            if self.logit_scale != 1.0:
+                decisions = [d * self.logit_scale for d in decisions]
             if len(decisions) == 1:  # binary: expit of the one decision value
                 positive = 1.0 / (1.0 + F.exp(-decisions[0]))
                 return [1.0 - positive, positive]
@@ -294,7 +298,8 @@ def _sum(terms: Sequence[Column]) -> Column:
 
 
 def _linear_folds(classifier: Any) -> list[_LinearFold] | None:
-    """A logistic regression, or a calibrated one (sigmoid or isotonic, every fold), as folds; else None."""
+    """A logistic regression, or a calibrated one (temperature, sigmoid or isotonic, every fold), as
+    folds; else None."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression
@@ -306,9 +311,20 @@ def _linear_folds(classifier: Any) -> list[_LinearFold] | None:
     folds = []
     classes = np.asarray(classifier.classes_)
     for fitted in classifier.calibrated_classifiers_:
-        if fitted.method not in ("sigmoid", "isotonic") or not isinstance(
-            fitted.estimator, LogisticRegression
-        ):
+        if not isinstance(fitted.estimator, LogisticRegression):
+            return None
+        if fitted.method == "temperature":
+            if not np.array_equal(fitted.estimator.classes_, classes):
+                return None
+            # softmax(beta * logits); a binary decision value d is scikit-learn's logits (-d, d)
+            beta = float(fitted.calibrators[0].beta_)
+            folds.append(
+                _LinearFold(
+                    fitted.estimator, len(classes), logit_scale=beta * (2 if len(classes) == 2 else 1)
+                )
+            )
+            continue
+        if fitted.method not in ("sigmoid", "isotonic"):
             return None
         if not all(isinstance(c, IsotonicRegression) or hasattr(c, "a_") for c in fitted.calibrators):
             return None

@@ -174,9 +174,11 @@ def digits_table(storage: Storage) -> Table:
 @pytest.mark.parametrize(
     ("dataset", "kind", "calibration"),
     [
-        ("cancer", "logistic_regression", "sigmoid"),  # the campaign default
+        ("cancer", "logistic_regression", "temperature"),  # the campaign default
+        ("cancer", "logistic_regression", "sigmoid"),
         ("cancer", "logistic_regression", "isotonic"),
         ("cancer", "logistic_regression", "none"),
+        ("digits", "logistic_regression", "temperature"),
         ("digits", "logistic_regression", "sigmoid"),
         ("digits", "logistic_regression", "isotonic"),
         ("digits", "logistic_regression", "none"),
@@ -232,5 +234,5 @@ def test_linear_models_are_scored_by_spark_sql_as_in_memory(
             [column, pool.RANDOM_KEY, "example_id"], ascending=[False, False, True]
         ).head(40)
         np.testing.assert_allclose([r[column] for r in top], expected[column], rtol=0, atol=1e-9)
-        if calibration == "sigmoid":  # no plateaus: the ranking is strict, so the items are the same
+        if calibration in ("temperature", "sigmoid"):  # no plateaus: a strict ranking, the same items
             assert [r["example_id"] for r in top] == expected["example_id"].tolist()
