@@ -178,6 +178,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 # the area under the mean curve over the budget, per label: one figure where no
                 # strategy reaches the goal within it
                 "mean_accuracy": float(matrix.mean()),
+                # the same per seed: strategies share each seed's split, so they compare seed by seed
+                "mean_accuracy_by_seed": {
+                    str(r["seed"]): float(np.mean(r["accuracy"][:length])) for r in group
+                },
                 "median_seconds": float(np.median([r["seconds"] for r in group])),
             }
         out[name] = {

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from bench.active import BUDGETS
 from bench.autolabeling import COST_PER_LABEL, DEFAULT_CONFIDENCE, MIN_VALIDATION, PLAN
@@ -153,6 +154,7 @@ def active_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list
                 "random",
                 "best strategy",
                 "mean accuracy over the budget: hybrid / random / best",
+                "hybrid - random, seed by seed (mean ± s.e. (seeds))",
                 "hybrid >= random",
             ],
             checks,
@@ -164,19 +166,41 @@ def active_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list
     return "\n".join(text), headline
 
 
+def paired_difference(first: dict[str, Any], second: dict[str, Any]) -> tuple[float, float, int]:
+    """Mean over the seeds both curves ran of first - second (mean accuracy over the budget), its
+    standard error, and the number of seeds: each seed's split is shared, so the pairs cancel its luck."""
+    seeds = sorted(set(first["mean_accuracy_by_seed"]) & set(second["mean_accuracy_by_seed"]))
+    gaps = np.array([first["mean_accuracy_by_seed"][s] - second["mean_accuracy_by_seed"][s] for s in seeds])
+    error = float(gaps.std(ddof=1) / np.sqrt(len(gaps))) if len(gaps) > 1 else float("nan")
+    return float(gaps.mean()), error, len(gaps)
+
+
 def default_checks(summary: dict[str, Any], default: str = "hybrid") -> tuple[list[list[str]], str]:
     """Per set: the default strategy against random and the best lakeprep strategy, by labels to 98% and
-    by mean accuracy over the budget (within 0.005, a tie: the seeds' noise is larger)."""
-    rows, worse, far = [], [], []
+    by mean accuracy over the budget, compared seed by seed. At least as good: not behind random by more
+    than 0.005 and no later to 98%; a tie: behind, but by less than two standard errors of the paired
+    difference (the seeds cannot tell them apart); otherwise worse."""
+    rows, worse, ties, far = [], [], [], []
     for name, d in summary.items():
         mine = {k: c for k, c in d["curves"].items() if c["tool"] == "lakeprep"}
         reach = {k: c["reach"]["0.98"]["median_labels"] for k, c in mine.items()}
         area = {k: c["mean_accuracy"] for k, c in mine.items()}
         best = max(area, key=area.__getitem__)
-        ok = area[default] >= area["random"] - 0.005 and (
-            reach["random"] is None or (reach[default] is not None and reach[default] <= reach["random"])
+        gap, error, seeds = paired_difference(mine[default], mine["random"])
+        reached = reach["random"] is None or (
+            reach[default] is not None and reach[default] <= reach["random"]
         )
-        if not ok:
+        if gap >= -0.005 and reached:
+            verdict = "yes"
+        elif gap > -2 * error:
+            verdict = "tie"
+            ties.append(
+                f"{name} ({gap:+.3f} ± {error:.3f} over {seeds} seeds; a model on the whole pool is "
+                f"{d['full_accuracy_mean']:.3f} accurate there against {d['majority_accuracy_mean']:.3f} for "
+                "the majority class, so any model's uncertainty says little about which items teach it)"
+            )
+        else:
+            verdict = "**no**"
             worse.append(name)
         if area[best] - area[default] > 0.01:
             far.append(f"{name} ({best} {area[best]:.3f} vs {area[default]:.3f})")
@@ -187,19 +211,24 @@ def default_checks(summary: dict[str, Any], default: str = "hybrid") -> tuple[li
                 "-" if reach["random"] is None else f"{reach['random']:.0f}",
                 f"{best}" + ("" if reach[best] is None else f" ({reach[best]:.0f})"),
                 f"{area[default]:.3f} / {area['random']:.3f} / {area[best]:.3f}",
-                "yes" if ok else "**no**",
+                f"{gap:+.3f} ± {error:.3f} ({seeds})",
+                verdict,
             ]
         )
-    verdict = (
+    verdict_text = (
         f"The default ({default}) is at least as good as random on every set measured"
-        if not worse
+        if not worse and not ties
         else f"The default ({default}) is worse than random on {', '.join(worse)}"
+        if worse
+        else f"The default ({default}) is at least as good as random on every set measured but "
+        f"{'; '.join(ties)}, where it is behind by less than two standard errors: the seeds cannot tell "
+        "the two apart"
     ) + (
         f"; it is within 0.01 of the best strategy's mean accuracy everywhere but {'; '.join(far)}."
         if far
         else "; it is within 0.01 of the best strategy's mean accuracy on every set measured."
     )
-    return rows, verdict
+    return rows, verdict_text
 
 
 def measured_note(result: dict[str, Any], planned: list[str]) -> str:
