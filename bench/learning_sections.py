@@ -103,9 +103,9 @@ def active_section(result: dict[str, Any], folder: Path) -> tuple[str, list[list
         "## 5. Active learning",
         "",
         "The campaign's own selection code run in memory with known truth (`bench/learning.py`): the default "
-        "model (`labeling.models.fit_model`, a logistic regression with temperature-scaled confidence), the k-means cold start for the "
-        "first batch, then `labeling.strategies.select` on the candidate sets the Spark path builds. Each seed "
-        "has one stratified pool/test split (70/30) shared by every strategy and by scikit-activeml's "
+        "model (`labeling.models.fit_model`, a logistic regression with temperature-scaled confidence), the "
+        "k-means cold start for the first batch, then `labeling.strategies.select` on the candidate sets the "
+        "Spark path builds. Each seed has one stratified pool/test split (70/30) shared by every strategy and by scikit-activeml's "
         "`UncertaintySampling` (dashed lines), which starts from the same first batch, with an uncalibrated "
         "logistic regression (its usual setup). The sets: the two content campaigns through the features the "
         "campaign builds (`labeling.content_features`): `digits_images`, the sample's 1,797 digit PNGs through "

@@ -91,7 +91,8 @@ def validation_needed(
     spec: CampaignSpec, counts: Sequence[int] = (), quantile: float = SHARE_QUANTILE
 ) -> int:
     """How large the random validation slice must grow for every label to show
-    ``CampaignSpec.validation_per_label`` items, given ``counts``, the human labels per label already in it (``slice_size``)."""
+    ``CampaignSpec.validation_per_label`` items, given ``counts``, the human labels per label already in
+    it (``slice_size``)."""
     return slice_size(spec.validation_per_label, len(spec.labels), counts, quantile)
 
 

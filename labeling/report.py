@@ -319,7 +319,7 @@ def render_status(status: CampaignStatus) -> RichTable:
             "model accuracy (held-out human labels)",
             f"{pct(status.model_accuracy)} on {status.validation_items} items",
         ),
-        *([("validation slice", shortfall)] if (shortfall := validation_shortfall(status.classes)) else []),
+        *([] if (short := validation_shortfall(status.classes)) is None else [("validation slice", short)]),
         ("machine-label threshold now", "-" if status.threshold is None else f"{status.threshold:.3f}"),
         (
             f"machine-label accuracy (target {pct(status.target_accuracy)})",
@@ -364,7 +364,8 @@ def render_status(status: CampaignStatus) -> RichTable:
 
 def validation_shortfall(classes: list[ClassStatus]) -> str | None:
     """Why nothing is labelled by machine yet, when that is the reason: the labels whose validation items
-    cannot prove the target (one short label blocks every machine label, ``autolabel.calibrate_per_label``)."""
+    cannot prove the target (one short label blocks every machine label:
+    ``autolabel.calibrate_per_label``)."""
     short = [c for c in classes if c.validation_items < c.validation_needed]
     if not short:
         return None
