@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table as RichTable
 from rich.text import Text
@@ -451,4 +451,9 @@ def list_campaigns(lake: LakeOption = None) -> None:
             f"{s.machine_items:,}",
             f"{s.spent:,.2f} {s.currency}",
         )
-    console.print(table)
+    if console.is_terminal:
+        console.print(table)
+        return
+    # a pipe or a log: rich assumes 80 columns and would cut the progress and money columns to '…'
+    natural = console.measure(table, options=console.options.update(max_width=10_000)).maximum
+    Console(width=max(console.width, natural)).print(table)

@@ -64,7 +64,12 @@ def test_campaign_commands(spark: SparkSession, lake: Storage, separable_feature
     assert status["finished"] in {"budget", "target_reached"}
     table = invoke("status", "cli", *common)
     assert "labelling everything by hand" in table
-    assert "cli" in invoke("list", *common)
+    # progress and money in full where output is not a terminal (rich would cut them at 80 columns)
+    listed = invoke("list", *common)
+    assert "cli" in listed
+    assert f"{status['human_items'] + status['machine_items']:,}/{status['pool_size']:,}" in listed
+    assert f"{status['spent']:,.2f} {status['currency']}" in listed
+    assert "…" not in listed
 
     exported = invoke("export", "cli", "--to", "features/separable_labelled", *common)
     assert "features/separable_labelled" in exported
