@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.learning import Dataset, active_loop, flights_sample, load_dataset, unavailable
-from labeling.autolabel import calibrate_per_label, min_count_for
+from labeling.autolabel import calibrate_per_label, validation_per_label
 from labeling.planner import slice_size
 from labeling.spec import Budget, CampaignSpec
 
@@ -60,8 +60,8 @@ DEFAULT_CONFIDENCE = CampaignSpec.model_fields["confidence_level"].default
 
 def per_class(level: float) -> int:
     """Validation items each class must show at confidence ``level`` (target 0.95, as a campaign's spec
-    sizes it: ``CampaignSpec.validation_per_label``)."""
-    return max(MIN_VALIDATION, min_count_for(TARGETS_AT_LOWER_CONFIDENCE, 1.0 - level))
+    sizes it: ``labeling.autolabel.validation_per_label``)."""
+    return validation_per_label(TARGETS_AT_LOWER_CONFIDENCE, level, MIN_VALIDATION)
 
 
 def validation_ceiling(at_default: int, confidence: float) -> int:
@@ -196,7 +196,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 return [o[key] for o in among if o[key] is not None]
 
             accs, worst_class = values("machine_accuracy"), values("worst_class_accuracy")
-            need = max(MIN_VALIDATION, min_count_for(target, 1.0 - confidence))
+            need = validation_per_label(target, confidence, MIN_VALIDATION)
             worst, lost = values("worst_label_accuracy"), values("worst_class_wrong_share")
             rows[f"{target}@{confidence}"] = {
                 "target": target,

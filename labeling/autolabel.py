@@ -160,6 +160,12 @@ def min_count_for(target: float, alpha: float) -> int:
     return int(np.floor(np.log(alpha) / np.log(target))) + 1
 
 
+def validation_per_label(target: float, confidence_level: float, min_validation: int) -> int:
+    """Validation items every label must show (59 at 95% / 95%, and at least ``min_validation``): with
+    fewer in one true class ``calibrate_per_label`` can prove nothing, so nothing is labelled by machine."""
+    return max(min_validation, min_count_for(target, 1.0 - confidence_level))
+
+
 def candidate_thresholds(confidence: NDArray[np.float64], start: int, steps: int) -> list[float]:
     """Descending thresholds covering the top ``start`` ... all validation items, in about ``steps`` steps."""
     ordered = np.sort(np.asarray(confidence, dtype=np.float64))[::-1]

@@ -319,7 +319,11 @@ def render_status(status: CampaignStatus) -> RichTable:
             "model accuracy (held-out human labels)",
             f"{pct(status.model_accuracy)} on {status.validation_items} items",
         ),
-        *([] if (short := validation_shortfall(status.classes)) is None else [("validation slice", short)]),
+        *(
+            []
+            if (short := labels_short_of_validation(status.classes)) is None
+            else [("validation slice", short)]
+        ),
         ("machine-label threshold now", "-" if status.threshold is None else f"{status.threshold:.3f}"),
         (
             f"machine-label accuracy (target {pct(status.target_accuracy)})",
@@ -362,7 +366,7 @@ def render_status(status: CampaignStatus) -> RichTable:
     return table
 
 
-def validation_shortfall(classes: list[ClassStatus]) -> str | None:
+def labels_short_of_validation(classes: list[ClassStatus]) -> str | None:
     """Why nothing is labelled by machine yet, when that is the reason: the labels whose validation items
     cannot prove the target (one short label blocks every machine label:
     ``autolabel.calibrate_per_label``)."""

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from labeling.autolabel import min_count_for
+from labeling.autolabel import validation_per_label
 from lake.documents import StrictModel
 
 StrategyName = Literal["random", "least_confidence", "margin", "entropy", "k_center", "hybrid"]
@@ -273,10 +273,8 @@ class CampaignSpec(StrictModel):
 
     @property
     def validation_per_label(self) -> int:
-        """Validation items every label must show (59 at 95% / 95%, and at least ``min_validation``): with
-        fewer in one true class ``autolabel.calibrate_per_label`` can prove nothing, so no item at all is
-        labelled by machine."""
-        return max(self.min_validation, min_count_for(self.target_accuracy, 1.0 - self.confidence_level))
+        """Validation items every label must show before any machine label (``validation_per_label``)."""
+        return validation_per_label(self.target_accuracy, self.confidence_level, self.min_validation)
 
     @property
     def human_cost_per_item(self) -> float:
