@@ -147,3 +147,19 @@ def test_missing_s3a_jars_say_how_to_get_them(s3_env: S3Server, s3_bucket: str, 
     assert "LAKEPREP_S3A_JARS" in result.stderr
     assert "Traceback" not in result.stderr
     assert "Exception" not in result.stderr
+
+
+def test_the_suite_s3_server_has_room_for_many_buckets(tmp_path: Path) -> None:
+    """The suite makes a bucket per test (~50 and growing). The server's room must not follow the
+    machine's free disk: a CI run on a fuller disk failed every later S3 test with "no free volumes".
+    At 7 volumes of 64 MB per new bucket, 150 buckets needed 67 GB free; now each takes one."""
+    from tests.support.servers import seaweedfs
+
+    buckets = 150
+    with seaweedfs(tmp_path) as server:
+        client = server.client()
+        for number in range(buckets):
+            client.create_bucket(Bucket=f"room-{number:03d}")
+            client.put_object(Bucket=f"room-{number:03d}", Key="probe", Body=b"x")
+        stored = sum(client.list_objects_v2(Bucket=f"room-{n:03d}")["KeyCount"] for n in range(buckets))
+    assert stored == buckets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -106,6 +107,9 @@ def weed_binary() -> str:
     return found
 
 
+MAX_VOLUMES = 1000
+
+
 @contextmanager
 def seaweedfs(workdir: Path) -> Iterator[S3Server]:
     """A real S3-compatible server (SeaweedFS master+volume+filer+S3) on loopback."""
@@ -138,8 +142,13 @@ def seaweedfs(workdir: Path) -> Iterator[S3Server]:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=64",
-            "-volume.max=0",  # as many 64 MB volumes as the disk holds (each bucket takes several)
+            # A fixed budget, not "as many as the free disk holds": with -volume.max=0 the count followed
+            # the machine's free space, and a suite of ~50 buckets ran out on a fuller disk. Volumes are
+            # sparse files (no preallocation), so the budget costs only what is written.
+            f"-volume.max={MAX_VOLUMES}",
         ],
+        # Each bucket is a collection; weed grows a new collection by 7 volumes unless told otherwise.
+        env={**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
