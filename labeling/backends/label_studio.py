@@ -208,7 +208,11 @@ class LabelStudioBackend(Backend):
         if known is not None:
             project = self._call("get project", lambda: self.client.projects.get(id=int(known)))
             return {"project_id": int(project.id), "url": self.config.url}
-        existing = self._call("list projects", lambda: list(self.client.projects.list(title=self.title)))
+        existing = self._every_page(
+            "list projects",
+            lambda page, size: self.client.projects.list(title=self.title, page=page, page_size=size),
+            lambda listing: int(listing.count),
+        )
         match = [p for p in existing if p.title == self.title]
         if match:
             project = min(match, key=lambda p: p.id)
@@ -248,17 +252,34 @@ class LabelStudioBackend(Backend):
                 }
             }
         )
-        return self._call(
+        return self._every_page(
             f"list tasks of {batch_id}",
-            lambda: list(
-                self.client.tasks.list(
-                    project=self.project_id,
-                    query=query,
-                    page_size=self.config.page_size,
-                    fields="all" if with_annotations else "task_only",
-                )
+            lambda page, size: self.client.tasks.list(
+                project=self.project_id,
+                query=query,
+                page=page,
+                page_size=size,
+                fields="all" if with_annotations else "task_only",
             ),
+            lambda listing: int(listing.total),
         )
+
+    def _every_page(
+        self, what: str, read_page: Callable[[int, int], Any], total_of: Callable[[Any], int]
+    ) -> list[Any]:
+        """Every item of a paged list, asking only for pages that exist. The SDK's own iterator asks for
+        one page past the last, and a Label Studio server answers each such request with an ``Invalid
+        page`` traceback in its log (the user's terminal when started as the docs show)."""
+        size = self.config.page_size
+        items: list[Any] = []
+        page = 1
+        while True:
+            pager = self._call(f"{what} (page {page})", lambda p=page: read_page(p, size))  # type: ignore[misc]
+            found = list(pager.items or [])
+            items.extend(found)
+            if len(found) < size or len(items) >= total_of(pager.response):
+                return items
+            page += 1
 
     def push(self, batch: Batch, tasks: list[Task]) -> dict[str, Any]:
         present = {t.data.get(ID_FIELD) for t in self._batch_tasks(batch.batch_id, with_annotations=False)}

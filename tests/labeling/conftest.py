@@ -114,10 +114,15 @@ class LabelStudioServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log(self) -> Path:
+        """What the server prints: a user who starts it as the docs show sees this in their terminal."""
+        return self.data_dir.parent / "label-studio.log"
+
     def launch(self) -> None:
         """Start the process without waiting (it takes tens of seconds: other tests run meanwhile)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir.parent / "label-studio.log", "ab")  # noqa: SIM115 - owned by the process
+        log = open(self.log, "ab")  # noqa: SIM115 - owned by the process
         env = {k: v for k, v in os.environ.items() if k != "HOST"}  # LS reads HOST as its own URL
         env.update(LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true", LATEST_VERSION_CHECK="false")
         self.process = subprocess.Popen(

@@ -27,7 +27,9 @@ LABELS = CANCER_LABELS
 
 
 def batch_tasks(client: LabelStudio, project: int, batch_id: str) -> list[Any]:
-    tasks: list[Any] = list(client.tasks.list(project=project, fields="all", page_size=50))
+    # one page that holds them all (iterating the SDK's pager would ask for a page past the last)
+    tasks: list[Any] = client.tasks.list(project=project, fields="all", page_size=1000).items or []
+    assert len(tasks) < 1000
     return [t for t in tasks if t.data[BATCH_FIELD] == batch_id]
 
 
@@ -74,6 +76,7 @@ def test_label_studio_campaign_survives_a_server_restart(
     assert project.title == "lakeprep: ls-cancer"
     assert all(f'<Choice value="{label}"/>' in (project.label_config or "") for label in LABELS)
     truth = cancer_truth()
+    invalid_pages_before = ls_env.log.read_text(errors="replace").count("Invalid page")
 
     # the same title is found again, never created twice
     again = LabelStudioBackend(campaign.state().spec, {})
@@ -90,6 +93,8 @@ def test_label_studio_campaign_survives_a_server_restart(
     annotate(client, tasks, truth)
     assert campaign.sync()[0].new == 20
     assert not campaign.state().open_batches
+    # 20 tasks read 7 at a time: pages 1-3 only, never a fourth that the server logs as a traceback
+    assert ls_env.log.read_text(errors="replace").count("Invalid page") == invalid_pages_before
 
     second = campaign.round()
     assert second.batch_id == "b002"
