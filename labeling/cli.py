@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table as RichTable
 from rich.text import Text
@@ -37,7 +37,7 @@ from labeling.spec import (
     TaskType,
 )
 from labeling.store import CampaignStore
-from lake.cli.common import LakeOption, console, err_console, storage_for
+from lake.cli.common import LakeOption, console, err_console, print_table, storage_for
 
 app = typer.Typer(no_args_is_help=True, help="Labelling campaigns: active learning and auto-labelling.")
 Name = Annotated[str, typer.Argument(help="Campaign name (lower-case letters, digits, - and _)")]
@@ -451,9 +451,4 @@ def list_campaigns(lake: LakeOption = None) -> None:
             f"{s.machine_items:,}",
             f"{s.spent:,.2f} {s.currency}",
         )
-    if console.is_terminal:
-        console.print(table)
-        return
-    # a pipe or a log: rich assumes 80 columns and would cut the progress and money columns to '…'
-    natural = console.measure(table, options=console.options.update(max_width=10_000)).maximum
-    Console(width=max(console.width, natural)).print(table)
+    print_table(table)

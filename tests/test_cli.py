@@ -54,6 +54,16 @@ def test_tables_and_history_show_lineage(cleaned_lake: Storage) -> None:
     assert tags[0]["tags"]["inputs"][0]["table"] == "raw/weather"
     assert tags[0]["tags"]["contract"]["name"] == "weather"
 
+    # In a pipe or a log rich assumes 80 columns: the tables are printed whole there, never cut to '…'.
+    run_id = tags[0]["tags"]["run_id"]
+    for command in ("tables", "history"):
+        args = [command, "cleaned/weather"] if command == "history" else [command]
+        piped = runner.invoke(app, [*args, "--lake", cleaned_lake.root], env={"COLUMNS": "80"})
+        assert piped.exit_code == 0, piped.output
+        assert "…" not in piped.output, piped.output
+        assert "cleaned/weather" in piped.output, piped.output
+        assert run_id in piped.output, piped.output
+
 
 def test_quality_flags_a_row_count_anomaly(spark: SparkSession, cleaned_lake: Storage) -> None:
     # A much smaller second batch (one day of February) is an anomaly against the January run.

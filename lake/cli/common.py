@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table as RichTable
 
 from lake.runtime import require_lake
 from lake.storage import Storage
@@ -13,6 +14,17 @@ from lake.table import ZONES, Table
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def print_table(table: RichTable) -> None:
+    """A table on stdout, whole. In a pipe or a log rich assumes 80 columns and cuts wide cells to
+    '…' (progress, money, paths), so there it is printed at its natural width instead."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = console.measure(table, options=console.options.update(max_width=10_000)).maximum
+    Console(width=max(console.width, natural)).print(table)
+
 
 LakeOption = Annotated[
     str | None,

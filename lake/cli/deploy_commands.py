@@ -14,7 +14,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.table import Table as RichTable
 
-from lake.cli.common import console, err_console
+from lake.cli.common import console, err_console, print_table
 from lake.cli.pipeline_commands import pipeline_app
 from lake.contracts import ContractError, load_contracts
 from lake.deploy import catalog, emr, glue, iam
@@ -179,7 +179,7 @@ def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...
         table.add_column(column)
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    print_table(table)
 
 
 def _coloured(action: str) -> str:
@@ -420,7 +420,7 @@ def pipeline_status(
         table.add_row(
             status.run_id, _state(status.status), started, *(_state(s.state) for s in status.stages)
         )
-    console.print(table)
+    print_table(table)
     for status in statuses:
         for stage in status.failed:
             console.print(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table as RichTable
 
-from lake.cli.common import LakeOption, console, err_console, storage_for, table_ref
+from lake.cli.common import LakeOption, console, err_console, print_table, storage_for, table_ref
 from lake.contracts import load_contracts
 from lake.launch import run_job
 from lake.maintenance import TARGET_FILE_BYTES, optimize_lake, vacuum_lake
@@ -49,7 +49,7 @@ def sample(
         table.add_column(column, justify="left" if column in ("dataset", "file") else "right")
     for item in landed:
         table.add_row(item.dataset, item.uri.rsplit("/", 1)[-1], f"{item.files:,}", f"{item.rows:,}")
-    console.print(table)
+    print_table(table)
 
 
 def run(
@@ -89,7 +89,10 @@ def tables(
             last.lineage.run.job or "-",
             last.lineage.run.run_id or "-",
         )
-    console.print(table if found else f"no tables yet in {storage.root}: run `lakeprep demo` or the jobs")
+    if found:
+        print_table(table)
+    else:
+        console.print(f"no tables yet in {storage.root}: run `lakeprep demo` or the jobs")
 
 
 def history_command(
@@ -147,7 +150,7 @@ def history_command(
             *[str(n) for n in rows],
             f"{contract.name} {contract.hash}",
         )
-    console.print(table)
+    print_table(table)
 
 
 def quality(
@@ -198,7 +201,7 @@ def quality(
             "\n".join(f"{name}: {count:,.0f}" for name, count in failures[:4]) or "-",
             "[yellow]" + "\n".join(flagged) + "[/]" if flagged else "-",
         )
-    console.print(table)
+    print_table(table)
 
 
 def _in_runs(past: Any, run_ids: list[str]) -> Any:
@@ -231,7 +234,10 @@ def vacuum(
             str(len(plan.expired)),
             str(len(plan.waiting)),
         )
-    console.print(table if shown else "nothing to vacuum")
+    if shown:
+        print_table(table)
+    else:
+        console.print("nothing to vacuum")
     leftovers = sum(len(p.leftovers) + len(p.empty_dirs) for _, p in plans)
     if leftovers:
         verb = "removed" if apply else "would go"

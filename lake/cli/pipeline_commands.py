@@ -9,7 +9,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from lake.cli.common import LakeOption, console, err_console, storage_for
+from lake.cli.common import LakeOption, console, err_console, print_table, storage_for
 from lake.contracts import ContractError, load_contracts
 from lake.paths import contracts_dir
 from lake.pipeline import Pipeline, PipelineError, load_pipeline
@@ -60,7 +60,7 @@ def show(pipeline: PipelineOption = None, contracts: ContractsOption = None) -> 
         arguments = " ".join(f"{k} {v}".strip() for k, v in stage.arguments().items())
         everything = "[dim](every dataset)[/]" if stage.takes_datasets else "-"
         table.add_row(str(index), stage.job, arguments or everything)
-    console.print(table)
+    print_table(table)
 
 
 @pipeline_app.command("run")
