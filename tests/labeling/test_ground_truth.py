@@ -7,6 +7,9 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from botocore.stub import Stubber
 from pyspark.sql import SparkSession
 
 from labeling import pool
-from labeling.backends.base import BackendError, Task
+from labeling.backends.base import BackendError, Progress, Task
 from labeling.backends.ground_truth import (
     LAMBDA_ACCOUNTS,
     TASKS,
@@ -310,6 +313,68 @@ def gt_batch(ids: list[str], annotators: int) -> Batch:
     return Batch("b001", 1, "round", "margin", "m-0001", annotators, items)
 
 
+@dataclass
+class PushedJob:
+    """One batch pushed as a labeling job; ``stub`` stays open for the calls that follow."""
+
+    backend: GroundTruthBackend
+    stub: Stubber
+    request: dict[str, Any]
+    batch: Batch
+    receipt: dict[str, Any]
+    lines: list[dict[str, Any]]  # the input manifest as written to S3
+
+    @property
+    def job(self) -> str:
+        return str(self.request["LabelingJobName"])
+
+    def pull_completed(
+        self, s3: Any, bucket: str, output: list[dict[str, Any]], responses: dict[str, list[dict[str, Any]]]
+    ) -> Progress:
+        """Write what Ground Truth writes when the job completes (the output manifest, each item's worker
+        responses by manifest index), answer DescribeLabelingJob as completed, and pull the batch."""
+        prefix = f"gt/{self.backend.spec.name}/output/{self.job}"
+        uri = f"s3://{bucket}/{prefix}/manifests/output/output.manifest"
+        body = "".join(json.dumps(line) + "\n" for line in output).encode()
+        s3.put_object(Bucket=bucket, Key=uri.split("/", 3)[3], Body=body)
+        for index, answers in responses.items():
+            key = f"{prefix}/annotations/worker-response/iteration-1/{index}/2026-03-01_12:21:07.json"
+            s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"answers": answers}).encode())
+        labelled = sum("failure-reason" not in line.get("lakeprep-label-metadata", {}) for line in output)
+        self.stub.add_response(
+            "describe_labeling_job",
+            describe(self.request, "Completed", labelled, len(output), uri),
+            {"LabelingJobName": self.job},
+        )
+        progress = self.backend.pull(self.batch)
+        self.stub.assert_no_pending_responses()
+        return progress
+
+
+@contextmanager
+def pushed_job(
+    spec: CampaignSpec, s3: Any, bucket: str, tasks: list[Task], builtin: str, keyword: str, annotators: int
+) -> Iterator[PushedJob]:
+    """Push ``tasks`` as batch b001 through botocore's Stubber: CreateLabelingJob must be exactly the
+    request ``expected_job`` describes (checked against the service model too)."""
+    assert isinstance(spec.backend, GroundTruthBackendSpec)
+    region = spec.backend.region
+    ids = [task.example_id for task in tasks]
+    sagemaker = boto3.client("sagemaker", region_name=region)
+    backend = GroundTruthBackend(
+        spec, {}, sagemaker=sagemaker, s3=s3, storage=Storage.resolve(f"s3://{bucket}/lake")
+    )
+    request = expected_job(bucket, "b001", len(tasks), spec.name, builtin, keyword, region, annotators)
+    batch = gt_batch(ids, annotators)
+    with Stubber(sagemaker) as stub:
+        arn = f"arn:aws:sagemaker:{region}:1:labeling-job/{request['LabelingJobName']}"
+        stub.add_response("create_labeling_job", {"LabelingJobArn": arn}, request)
+        receipt = backend.push(batch, tasks)
+        lines = read_manifest(s3, request["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"])
+        assert [line["lakeprep-id"] for line in lines] == ids
+        yield PushedJob(backend, stub, request, batch, receipt, lines)
+
+
 def metadata(job: str, kind: str, **extra: Any) -> dict[str, Any]:
     return {
         "job-name": f"labeling-job/{job}",
@@ -443,29 +508,15 @@ def test_each_builtin_task_type_round_trips_through_s3(
         Task(i, "query", d, predicted="dog", score=0.61, model_version="m-0001")
         for i, d in zip(ids, data, strict=True)
     ]
-    sagemaker = boto3.client("sagemaker", region_name=region)
-    backend = GroundTruthBackend(
-        spec, {}, sagemaker=sagemaker, s3=s3, storage=Storage.resolve(f"s3://{s3_bucket}/lake")
-    )
-    request = expected_job(s3_bucket, "b001", 3, spec.name, builtin, keyword, region, annotators)
-    job = request["LabelingJobName"]
-    batch = gt_batch(ids, annotators)
-    with Stubber(sagemaker) as stub:
-        stub.add_response(
-            "create_labeling_job",
-            {"LabelingJobArn": f"arn:aws:sagemaker:{region}:1:labeling-job/{job}"},
-            request,
-        )
-        receipt = backend.push(batch, tasks)
-        assert receipt["created"]
-        assert receipt["task_type"] == builtin
+    with pushed_job(spec, s3, s3_bucket, tasks, builtin, keyword, annotators) as pushed:
+        assert pushed.receipt["created"]
+        assert pushed.receipt["task_type"] == builtin
+        job, lines = pushed.job, pushed.lines
 
         template = s3.get_object(Bucket=s3_bucket, Key=f"gt/{spec.name}/config/template.liquid.html")[
             "Body"
         ].read()
         assert f"<{CROWD_ELEMENT[builtin]}" in template.decode()
-        lines = read_manifest(s3, request["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"])
-        assert [line["lakeprep-id"] for line in lines] == ids
         if kind == "image":
             assert [line["source-ref"] for line in lines] == [
                 f"s3://{s3_bucket}/images/0.png",
@@ -489,21 +540,13 @@ def test_each_builtin_task_type_round_trips_through_s3(
             "failure-reason": "ClientError: task expired",
             "job-name": f"labeling-job/{job}",
         }
-        output = f"s3://{s3_bucket}/gt/{spec.name}/output/{job}/manifests/output/output.manifest"
-        s3.put_object(
-            Bucket=s3_bucket,
-            Key=output.split("/", 3)[3],
-            Body="".join(json.dumps(o) + "\n" for o in out).encode(),
+        # with two workers, both answered item-0; item-1's responses are missing
+        responses = (
+            {"0": [worker_answer(builtin, worker, lines[0]) for worker in ("wk-a", "wk-b")]}
+            if annotators == 2
+            else {}
         )
-        if annotators == 2:  # two workers answered item-0; item-1's responses are missing
-            response = {"answers": [worker_answer(builtin, worker, lines[0]) for worker in ("wk-a", "wk-b")]}
-            key = f"gt/{spec.name}/output/{job}/annotations/worker-response/iteration-1/0/2026-03-01_12:21:07.json"
-            s3.put_object(Bucket=s3_bucket, Key=key, Body=json.dumps(response).encode())
-        stub.add_response(
-            "describe_labeling_job", describe(request, "Completed", 2, 3, output), {"LabelingJobName": job}
-        )
-        progress = backend.pull(batch)
-        stub.assert_no_pending_responses()
+        progress = pushed.pull_completed(s3, s3_bucket, out, responses)
 
     assert progress.complete
     assert any("item-2 not labelled (ClientError: task expired)" in note for note in progress.notes)

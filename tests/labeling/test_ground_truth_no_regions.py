@@ -8,24 +8,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pyarrow as pa
 import pytest
-from botocore.stub import Stubber
 
 from labeling.backends.base import Progress, Task
-from labeling.backends.ground_truth import GroundTruthBackend
 from labeling.regions import NO_REGIONS, item_consensus
 from labeling.store import LABELS_SCHEMA
 from labeling.sync import closed_payload, label_rows
-from lake.storage import Storage
 from tests.labeling.test_ground_truth import (
     CROWD_ELEMENT,
-    describe,
-    expected_job,
     gt_batch,
     gt_spec,
     metadata,
+    pushed_job,
     worker_answer,
 )
 from tests.support.servers import S3Server
@@ -70,29 +65,9 @@ def pull_job(
         for n in range(2)
     ]
     tasks = [Task(i, "query", d) for i, d in zip(IDS, data, strict=True)]
-    sagemaker = boto3.client("sagemaker", region_name=region)
-    backend = GroundTruthBackend(
-        spec, {}, sagemaker=sagemaker, s3=s3, storage=Storage.resolve(f"s3://{bucket}/lake")
-    )
-    request = expected_job(bucket, "b001", 2, spec.name, builtin, keyword, region, annotators)
-    job = request["LabelingJobName"]
-    batch = gt_batch(IDS, annotators)
-    with Stubber(sagemaker) as stub:
-        stub.add_response(
-            "create_labeling_job",
-            {"LabelingJobArn": f"arn:aws:sagemaker:{region}:1:labeling-job/{job}"},
-            request,
-        )
-        backend.push(batch, tasks)
-        manifest = request["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"]
-        lines = [
-            json.loads(x)
-            for x in s3.get_object(Bucket=bucket, Key=manifest.split("/", 3)[3])["Body"]
-            .read()
-            .decode()
-            .splitlines()
-        ]
-        empty(lines[0], job)
+    with pushed_job(spec, s3, bucket, tasks, builtin, keyword, annotators) as pushed:
+        lines = [dict(line) for line in pushed.lines]
+        empty(lines[0], pushed.job)
         lines[1]["lakeprep-label"] = (
             {
                 "image_size": [{"width": 64, "height": 48, "depth": 3}],
@@ -107,22 +82,10 @@ def pull_job(
             }
         )
         lines[1]["lakeprep-label-metadata"] = metadata(
-            job, "object-detection" if kind == "image" else "text-span"
+            pushed.job, "object-detection" if kind == "image" else "text-span"
         )
-        output = f"s3://{bucket}/gt/{spec.name}/output/{job}/manifests/output/output.manifest"
-        s3.put_object(
-            Bucket=bucket,
-            Key=output.split("/", 3)[3],
-            Body="".join(json.dumps(x) + "\n" for x in lines).encode(),
-        )
-        for index, answers in responses.items():
-            key = f"gt/{spec.name}/output/{job}/annotations/worker-response/iteration-1/{index}/2026-03-01_12:21:07.json"
-            s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"answers": answers}).encode())
-        stub.add_response(
-            "describe_labeling_job", describe(request, "Completed", 2, 2, output), {"LabelingJobName": job}
-        )
-        progress = backend.pull(batch)
-        stub.assert_no_pending_responses()
+        progress = pushed.pull_completed(s3, bucket, lines, responses)
+    job = pushed.job
     return progress, spec, job
 
 
