@@ -4,11 +4,11 @@ A logistic regression (the campaign default, calibrated or not) is compiled into
 expressions: imputation and scaling per feature, one dot product per class (and per calibration
 fold), the softmax of the logits over the fitted temperature, or Platt's sigmoid or the isotonic map
 as a CASE over its thresholds, the average over folds, then the scores. The optimizer runs that in
-generated code, no Python worker. Other models (trees)
-are broadcast once and applied per Arrow batch in ``mapInPandas``. Both give the numbers the
-in-memory selector computes (``score_frame`` with ``labeling.strategies``). Selection takes the top
-rows with ``orderBy(...).limit(k)``, which Spark runs as a per-partition top-k
-(TakeOrderedAndProject): only k rows reach the driver, so a ten-million-row pool costs a scan.
+generated code, no Python worker. Other models (trees) are broadcast once and applied per Arrow batch
+in ``mapInPandas``. Both give the numbers the in-memory selector computes (``score_frame`` with
+``labeling.strategies``). Selection takes the top rows with ``orderBy(...).limit(k)``, which Spark runs
+as a per-partition top-k (TakeOrderedAndProject): only k rows reach the driver, so a ten-million-row
+pool costs a scan.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from lake.spark import s3a_jars
 from lake.storage import Storage
 from lake.table import Table, list_tables
 from tests.support.jobs import run_inprocess
-from tests.support.servers import S3Server
+from tests.support.servers import S3Server, seaweedfs
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
@@ -153,8 +153,6 @@ def test_the_suite_s3_server_has_room_for_many_buckets(tmp_path: Path) -> None:
     """The suite makes a bucket per test (~50 and growing). The server's room must not follow the
     machine's free disk: a CI run on a fuller disk failed every later S3 test with "no free volumes".
     At 7 volumes of 64 MB per new bucket, 150 buckets needed 67 GB free; now each takes one."""
-    from tests.support.servers import seaweedfs
-
     buckets = 150
     with seaweedfs(tmp_path) as server:
         client = server.client()
